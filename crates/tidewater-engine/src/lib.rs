@@ -1,1 +1,36 @@
-//! placeholder
+//! # tidewater-engine — storage
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`store`] | the warehouse object store (local dirs fsynced, `file://`, `memory://`, `s3://`) |
+//! | [`catalog`] | [`Warehouse`]: projects and tables |
+//! | [`table`] | [`Table`]: metadata, snapshots, live files |
+//! | [`session`] | [`Session`]: validated, bucketed, buffered writes; flush; commit; abort |
+//! | [`validate`] | row validation (types, NULL keys, lengths, partitions) |
+//! | `write` | sorted, de-duplicated Parquet data files |
+//! | `commit` | the optimistic, idempotent commit protocol |
+//! | [`scan`] | merge-on-read scans of one pinned snapshot |
+//!
+//! Write path: `Session::write` → validate → route to (partition, bucket) → buffer →
+//! flush (sort, dedup, Parquet, durable put, block record) → `Session::commit` → snapshot.
+//! Read path: `Table::scan` → pin snapshot → live files → prune → per-bucket merge → batches.
+
+pub mod catalog;
+mod commit;
+pub mod error;
+pub mod scan;
+pub mod session;
+pub mod store;
+pub mod table;
+mod util;
+pub mod validate;
+mod write;
+
+pub use catalog::{DEFAULT_PROJECT, Warehouse};
+pub use commit::MAX_MANIFESTS;
+pub use error::{Error, ErrorKind, Result};
+pub use scan::{RecordBatchStream, ScanBuilder, ScanPlan, Split};
+pub use session::{Session, SessionBuilder, SessionKind};
+pub use table::Table;
+pub use util::now_ms;
+pub use validate::RowOp;

@@ -1,0 +1,342 @@
+//! Reading one split: sections of overlapping files, straight reads and the k-way merge.
+//!
+//! The merge keeps one cursor per file (its current batch, the batch's keys in Arrow row format,
+//! global sequence numbers and operations) in a binary heap ordered by (key ascending, sequence
+//! descending). The heap top is the newest version of the smallest key: it is emitted unless it
+//! is a delete, and every other cursor positioned on the same key is advanced past it. Output rows
+//! are gathered as (batch, row) pairs and materialised with `interleave` every `batch_size` rows.
+
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt8Array, UInt64Array};
+use arrow::compute::{filter_record_batch, interleave_record_batch};
+use arrow::datatypes::{UInt8Type, UInt64Type};
+use arrow::row::{RowConverter, Rows};
+use arrow_array::cast::AsArray;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use snafu::ResultExt;
+use tidewater_format::DataFileMeta;
+use tidewater_format::schema::{OP_DELETE, TableKind};
+
+use super::{Emitter, ScanContext, Split, key_converter, open_file};
+use crate::error::{ArrowSnafu, Result};
+
+pub(crate) async fn read_split(ctx: &ScanContext, split: &Split, out: &Emitter) -> Result<()> {
+    if ctx.kind == TableKind::Standard {
+        for f in &split.files {
+            let mut s = open_file(ctx, f).await?;
+            while let Some(b) = s.next().await {
+                if !out.send(&b?).await? {
+                    return Ok(());
+                }
+            }
+        }
+        return Ok(());
+    }
+    for section in sections(&split.files) {
+        let go_on = if section.len() == 1 {
+            read_single(ctx, section[0], out).await?
+        } else {
+            merge_files(ctx, &section, out).await?
+        };
+        if !go_on {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Groups files into sections of transitively overlapping key ranges, in key order.
+fn sections(files: &[DataFileMeta]) -> Vec<Vec<&DataFileMeta>> {
+    let mut sorted: Vec<&DataFileMeta> = files.iter().filter(|f| f.row_count > 0).collect();
+    sorted.sort_by(|a, b| a.min_key.cmp(&b.min_key));
+    let mut out: Vec<Vec<&DataFileMeta>> = Vec::new();
+    let mut end = None;
+    for f in sorted {
+        match (out.last_mut(), &end) {
+            (Some(sec), Some(e)) if &f.min_key <= e => {
+                sec.push(f);
+                if &f.max_key > e {
+                    end = Some(f.max_key.clone());
+                }
+            }
+            _ => {
+                out.push(vec![f]);
+                end = Some(f.max_key.clone());
+            }
+        }
+    }
+    out
+}
+
+fn key_columns(ctx: &ScanContext, batch: &RecordBatch) -> Vec<ArrayRef> {
+    ctx.key_indices
+        .iter()
+        .map(|k| {
+            let pos = ctx.read.iter().position(|r| r == k).unwrap_or(0);
+            batch.column(pos).clone()
+        })
+        .collect()
+}
+
+/// Drops `_seq` and `_op`.
+fn data_part(ctx: &ScanContext, batch: &RecordBatch) -> Result<RecordBatch> {
+    batch
+        .project(&(0..ctx.read.len()).collect::<Vec<_>>())
+        .context(ArrowSnafu { what: "projection" })
+}
+
+async fn read_single(ctx: &ScanContext, file: &DataFileMeta, out: &Emitter) -> Result<bool> {
+    let mut stream = open_file(ctx, file).await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let ops = batch
+            .column(batch.num_columns() - 1)
+            .as_primitive::<UInt8Type>();
+        let mut keep: Vec<bool> = ops.values().iter().map(|o| *o != OP_DELETE).collect();
+        if let Some(probe) = &ctx.probe {
+            let keys = key_columns(ctx, &batch);
+            let rows = key_converter(&keys)?
+                .convert_columns(&keys)
+                .context(ArrowSnafu {
+                    what: "key encoding",
+                })?;
+            for (i, k) in keep.iter_mut().enumerate() {
+                *k = *k && rows.row(i) == probe.row();
+            }
+        }
+        let data = data_part(ctx, &batch)?;
+        let data = if keep.iter().all(|k| *k) {
+            data
+        } else {
+            filter_record_batch(&data, &BooleanArray::from(keep)).context(ArrowSnafu {
+                what: "dropping deletes",
+            })?
+        };
+        if !out.send(&data).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+struct Cursor {
+    stream: BoxStream<'static, Result<RecordBatch>>,
+    seq_offset: u64,
+    rows: Rows,
+    seqs: UInt64Array,
+    ops: UInt8Array,
+    len: usize,
+    pos: usize,
+    slot: usize,
+}
+
+/// Loads the next non-empty batch of a file: (data batch, rows, global seqs, ops).
+async fn next_batch(
+    ctx: &ScanContext,
+    conv: &RowConverter,
+    stream: &mut BoxStream<'static, Result<RecordBatch>>,
+    seq_offset: u64,
+) -> Result<Option<(RecordBatch, Rows, UInt64Array, UInt8Array)>> {
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let keys = key_columns(ctx, &batch);
+        let rows = conv.convert_columns(&keys).context(ArrowSnafu {
+            what: "key encoding",
+        })?;
+        let local = batch
+            .column(batch.num_columns() - 2)
+            .as_primitive::<UInt64Type>();
+        let seqs: UInt64Array = local.unary(|s| s + seq_offset);
+        let ops = batch
+            .column(batch.num_columns() - 1)
+            .as_primitive::<UInt8Type>()
+            .clone();
+        return Ok(Some((data_part(ctx, &batch)?, rows, seqs, ops)));
+    }
+    Ok(None)
+}
+
+/// `a` comes before `b`: smaller key, or same key and newer.
+fn before(cursors: &[Cursor], a: usize, b: usize) -> bool {
+    let (ca, cb) = (&cursors[a], &cursors[b]);
+    match ca.rows.row(ca.pos).cmp(&cb.rows.row(cb.pos)) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => ca.seqs.value(ca.pos) > cb.seqs.value(cb.pos),
+    }
+}
+
+fn sift_down(heap: &mut [usize], cursors: &[Cursor], mut i: usize) {
+    loop {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        let mut m = i;
+        if l < heap.len() && before(cursors, heap[l], heap[m]) {
+            m = l;
+        }
+        if r < heap.len() && before(cursors, heap[r], heap[m]) {
+            m = r;
+        }
+        if m == i {
+            return;
+        }
+        heap.swap(i, m);
+        i = m;
+    }
+}
+
+fn sift_up(heap: &mut [usize], cursors: &[Cursor], mut i: usize) {
+    while i > 0 {
+        let p = (i - 1) / 2;
+        if !before(cursors, heap[i], heap[p]) {
+            return;
+        }
+        heap.swap(i, p);
+        i = p;
+    }
+}
+
+fn pop(heap: &mut Vec<usize>, cursors: &[Cursor]) {
+    let last = heap.len() - 1;
+    heap.swap(0, last);
+    heap.pop();
+    if !heap.is_empty() {
+        sift_down(heap, cursors, 0);
+    }
+}
+
+struct Merge<'a> {
+    ctx: &'a ScanContext,
+    conv: RowConverter,
+    cursors: Vec<Cursor>,
+    slots: Vec<RecordBatch>,
+    picked: Vec<(usize, usize)>,
+}
+
+impl Merge<'_> {
+    /// Moves cursor `c` one row on; `Ok(false)` when its file is exhausted.
+    async fn advance(&mut self, c: usize) -> Result<bool> {
+        let cur = &mut self.cursors[c];
+        cur.pos += 1;
+        if cur.pos < cur.len {
+            return Ok(true);
+        }
+        let mut stream = std::mem::replace(&mut cur.stream, futures::stream::empty().boxed());
+        let next = next_batch(self.ctx, &self.conv, &mut stream, cur.seq_offset).await?;
+        let cur = &mut self.cursors[c];
+        cur.stream = stream;
+        match next {
+            Some((batch, rows, seqs, ops)) => {
+                self.slots.push(batch);
+                cur.slot = self.slots.len() - 1;
+                cur.len = rows.num_rows();
+                cur.rows = rows;
+                cur.seqs = seqs;
+                cur.ops = ops;
+                cur.pos = 0;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Materialises the picked rows and keeps only the batches cursors still point into.
+    async fn emit(&mut self, out: &Emitter, live: &[usize]) -> Result<bool> {
+        if self.picked.is_empty() {
+            return Ok(true);
+        }
+        let refs: Vec<&RecordBatch> = self.slots.iter().collect();
+        let batch = interleave_record_batch(&refs, &self.picked).context(ArrowSnafu {
+            what: "merging rows",
+        })?;
+        self.picked.clear();
+        let mut slots = Vec::with_capacity(live.len());
+        for &c in live {
+            let cur = &mut self.cursors[c];
+            slots.push(self.slots[cur.slot].clone());
+            cur.slot = slots.len() - 1;
+        }
+        self.slots = slots;
+        out.send(&batch).await
+    }
+}
+
+async fn merge_files(ctx: &ScanContext, files: &[&DataFileMeta], out: &Emitter) -> Result<bool> {
+    let mut m: Option<Merge> = None;
+    let mut heap: Vec<usize> = Vec::with_capacity(files.len());
+    for f in files {
+        let mut stream = open_file(ctx, f).await?;
+        let first = stream.next().await.transpose()?;
+        let Some(first) = first else { continue };
+        let keys = key_columns(ctx, &first);
+        let merge = match &mut m {
+            Some(m) => m,
+            None => m.insert(Merge {
+                ctx,
+                conv: key_converter(&keys)?,
+                cursors: Vec::new(),
+                slots: Vec::new(),
+                picked: Vec::with_capacity(ctx.batch_size),
+            }),
+        };
+        let mut prefix = futures::stream::iter(vec![Ok(first)]).chain(stream).boxed();
+        if let Some((batch, rows, seqs, ops)) =
+            next_batch(ctx, &merge.conv, &mut prefix, f.seq_offset).await?
+        {
+            merge.slots.push(batch);
+            merge.cursors.push(Cursor {
+                stream: prefix,
+                seq_offset: f.seq_offset,
+                len: rows.num_rows(),
+                rows,
+                seqs,
+                ops,
+                pos: 0,
+                slot: merge.slots.len() - 1,
+            });
+            let c = merge.cursors.len() - 1;
+            heap.push(c);
+            let last = heap.len() - 1;
+            sift_up(&mut heap, &merge.cursors, last);
+        }
+    }
+    let Some(mut m) = m else { return Ok(true) };
+    let probe = ctx.probe.clone();
+    while let Some(&w) = heap.first() {
+        {
+            let c = &m.cursors[w];
+            let keep = c.ops.value(c.pos) != OP_DELETE
+                && probe.as_ref().is_none_or(|p| c.rows.row(c.pos) == p.row());
+            if keep {
+                m.picked.push((c.slot, c.pos));
+            }
+        }
+        pop(&mut heap, &m.cursors);
+        // Older versions of the same key in other files.
+        while let Some(&t) = heap.first() {
+            let same = {
+                let (ct, cw) = (&m.cursors[t], &m.cursors[w]);
+                ct.rows.row(ct.pos) == cw.rows.row(cw.pos)
+            };
+            if !same {
+                break;
+            }
+            if m.advance(t).await? {
+                sift_down(&mut heap, &m.cursors, 0);
+            } else {
+                pop(&mut heap, &m.cursors);
+            }
+        }
+        if m.advance(w).await? {
+            heap.push(w);
+            let last = heap.len() - 1;
+            sift_up(&mut heap, &m.cursors, last);
+        }
+        if m.picked.len() >= ctx.batch_size && !m.emit(out, &heap).await? {
+            return Ok(false);
+        }
+    }
+    m.emit(out, &heap).await
+}

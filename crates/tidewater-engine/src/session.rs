@@ -1,0 +1,794 @@
+//! Write sessions: the unit of atomic visibility.
+//!
+//! A session belongs to one table and either one static partition or dynamic partitions (taken
+//! from the rows). Rows are validated, routed to their bucket by the frozen hash, buffered per
+//! (partition, bucket), and flushed into key-sorted Parquet files written straight to their final
+//! place under `data/`. Nothing is visible until [`Session::commit`] publishes every staged file
+//! in one snapshot.
+//!
+//! Durable state, under `session/<id>/`: `meta.json` (written at creation), one
+//! `block/<file>.json` record per file flushed by [`Session::flush`] (written before `flush`
+//! returns: those rows are acknowledged), `commit.json` after a commit, `abort.json` after an
+//! abort. Another process can [`crate::Table::open_session`] by id and commit.
+//!
+//! Invariants:
+//! - every row gets a session-local sequence number in the order it was written; at commit the
+//!   session takes `op_count` global sequence numbers, so within a session the last write of a
+//!   key wins and across sessions the last committed wins;
+//! - memory is bounded: a bucket is flushed when it holds `bucket_buffer_bytes`, the largest
+//!   buckets are flushed while everything buffered or in flight exceeds `total_buffer_bytes`;
+//! - a failed flush puts its rows back into the buffer: nothing written is dropped silently;
+//! - a session commits at most once; committing again returns the same snapshot.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray, UInt8Array, UInt32Array, UInt64Array};
+use arrow::compute::take_record_batch;
+use serde::{Deserialize, Serialize};
+use snafu::ResultExt;
+use tidewater_format::hash::bucket_columns;
+use tidewater_format::path::validate_session_id;
+use tidewater_format::schema::{OP_DELETE, OP_UPSERT, TableKind};
+use tidewater_format::{CommitId, DataFileMeta, PartitionSpec, Snapshot, SnapshotKind};
+use tokio::task::JoinHandle;
+
+use crate::commit::{CommitRequest, commit};
+use crate::error::{
+    ArrowSnafu, Error, HashSnafu, InvalidInputSnafu, JoinSnafu, NotDeltaTableSnafu, Result,
+    SessionAbortedSnafu, SessionCommittedSnafu, SessionNotFoundSnafu,
+};
+use crate::table::Table;
+use crate::util::now_ms;
+use crate::validate::{RowOp, validate_rows};
+use crate::write::{FileTarget, SharedTarget, encode_file};
+
+pub const DEFAULT_BUCKET_BUFFER_BYTES: usize = 1 << 20;
+pub const DEFAULT_TOTAL_BUFFER_BYTES: usize = 64 << 20;
+pub const DEFAULT_FLUSH_CONCURRENCY: usize = 2;
+const SESSION_FORMAT_VERSION: u32 = 1;
+/// Writer id recorded in snapshots committed by sessions.
+pub const SESSION_WRITER: &str = "session";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// Upserts and deletes by primary key (Delta tables).
+    Upsert,
+    /// Appends rows as they are (any table); a replayed insert duplicates rows.
+    Insert,
+}
+
+/// How a session is opened. Use [`Table::session`] to build one.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub kind: SessionKind,
+    /// `None`: dynamic partitions (values taken from each row). Ignored for unpartitioned tables.
+    pub partition: Option<String>,
+    pub dynamic_partitions: bool,
+    pub bucket_buffer_bytes: usize,
+    pub total_buffer_bytes: usize,
+    pub flush_concurrency: usize,
+}
+
+/// Builder of a session: `table.session(SessionKind::Upsert).partition("dd=01/hh=01").open()`.
+pub struct SessionBuilder {
+    table: Table,
+    opts: SessionOptions,
+}
+
+impl SessionBuilder {
+    pub(crate) fn new(table: Table, kind: SessionKind) -> Self {
+        SessionBuilder {
+            table,
+            opts: SessionOptions {
+                kind,
+                partition: None,
+                dynamic_partitions: false,
+                bucket_buffer_bytes: DEFAULT_BUCKET_BUFFER_BYTES,
+                total_buffer_bytes: DEFAULT_TOTAL_BUFFER_BYTES,
+                flush_concurrency: DEFAULT_FLUSH_CONCURRENCY,
+            },
+        }
+    }
+
+    /// Writes one static partition, e.g. `dd=01/hh=01` or `dd='01',hh='01'`.
+    pub fn partition(mut self, spec: impl Into<String>) -> Self {
+        self.opts.partition = Some(spec.into());
+        self.opts.dynamic_partitions = false;
+        self
+    }
+
+    /// Takes partition values from the partition columns of every row.
+    pub fn dynamic_partitions(mut self) -> Self {
+        self.opts.partition = None;
+        self.opts.dynamic_partitions = true;
+        self
+    }
+
+    pub fn bucket_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.opts.bucket_buffer_bytes = bytes.max(1);
+        self
+    }
+
+    pub fn total_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.opts.total_buffer_bytes = bytes.max(1);
+        self
+    }
+
+    pub fn flush_concurrency(mut self, n: usize) -> Self {
+        self.opts.flush_concurrency = n.max(1);
+        self
+    }
+
+    /// Creates the session durably.
+    pub async fn open(self) -> Result<Session> {
+        Session::create(self.table, self.opts).await
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionMeta {
+    format_version: u32,
+    session_id: String,
+    table_id: String,
+    kind: SessionKind,
+    /// `None` for dynamic partitions.
+    partition: Option<PartitionSpec>,
+    created_ms: i64,
+    /// Latest snapshot when the session was created: its commit can only be newer.
+    base_snapshot: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BlockRecord {
+    format_version: u32,
+    file: DataFileMeta,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CommitMarker {
+    snapshot_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    Committed(u64),
+    Aborted,
+}
+
+#[derive(Default)]
+struct BucketBuffer {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+}
+
+type FlushResult = std::result::Result<DataFileMeta, (Error, Vec<RecordBatch>)>;
+
+struct InFlight {
+    key: (PartitionSpec, u32),
+    bytes: usize,
+    handle: JoinHandle<FlushResult>,
+}
+
+/// An open write session. Not shared: one owner writes, flushes and commits.
+pub struct Session {
+    table: Table,
+    meta: SessionMeta,
+    opts: SessionOptions,
+    state: State,
+    next_seq: u64,
+    buffers: HashMap<(PartitionSpec, u32), BucketBuffer>,
+    buffered_bytes: usize,
+    in_flight: VecDeque<InFlight>,
+    in_flight_bytes: usize,
+    staged: Vec<DataFileMeta>,
+    targets: HashMap<(PartitionSpec, u32), SharedTarget>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.meta.session_id)
+            .field("table", &self.table.full_name())
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+fn session_file(table: &Table, id: &str, name: &str) -> String {
+    format!("{}/{name}", table.paths().session_dir(id))
+}
+
+impl Session {
+    async fn create(table: Table, opts: SessionOptions) -> Result<Session> {
+        let schema = table.schema();
+        if opts.kind == SessionKind::Upsert && table.kind() != TableKind::Delta {
+            return NotDeltaTableSnafu {
+                table: table.full_name(),
+                operation: "an upsert session",
+            }
+            .fail();
+        }
+        let partition = if schema.partition_columns.is_empty() {
+            if let Some(p) = &opts.partition
+                && !p.trim().is_empty()
+            {
+                PartitionSpec::parse(p, &[])?;
+            }
+            Some(PartitionSpec::default())
+        } else if opts.dynamic_partitions {
+            None
+        } else {
+            match &opts.partition {
+                Some(p) => Some(PartitionSpec::parse(p, &schema.partition_names())?),
+                None => {
+                    return InvalidInputSnafu {
+                        reason: format!(
+                            "table '{}' is partitioned by ({}): give a partition such as '{}' or use dynamic partitions",
+                            table.full_name(),
+                            schema.partition_names().join(", "),
+                            schema
+                                .partition_names()
+                                .iter()
+                                .map(|c| format!("{c}=..."))
+                                .collect::<Vec<_>>()
+                                .join("/")
+                        ),
+                    }
+                    .fail();
+                }
+            }
+        };
+        let base_snapshot = table.latest_snapshot().await?.map(|s| s.id);
+        let meta = SessionMeta {
+            format_version: SESSION_FORMAT_VERSION,
+            session_id: uuid::Uuid::new_v4().to_string(),
+            table_id: table.metadata().table_id.clone(),
+            kind: opts.kind,
+            partition,
+            created_ms: now_ms(),
+            base_snapshot,
+        };
+        let bytes = serde_json::to_vec(&meta).map_err(|e| {
+            InvalidInputSnafu {
+                reason: e.to_string(),
+            }
+            .build()
+        })?;
+        table
+            .storage()
+            .put(&session_file(&table, &meta.session_id, "meta.json"), bytes)
+            .await?;
+        Ok(Session::from_parts(
+            table,
+            meta,
+            opts,
+            State::Open,
+            Vec::new(),
+        ))
+    }
+
+    fn from_parts(
+        table: Table,
+        meta: SessionMeta,
+        opts: SessionOptions,
+        state: State,
+        staged: Vec<DataFileMeta>,
+    ) -> Session {
+        let next_seq = staged.iter().map(|f| f.max_seq + 1).max().unwrap_or(0);
+        Session {
+            table,
+            meta,
+            opts,
+            state,
+            next_seq,
+            buffers: HashMap::new(),
+            buffered_bytes: 0,
+            in_flight: VecDeque::new(),
+            in_flight_bytes: 0,
+            staged,
+            targets: HashMap::new(),
+        }
+    }
+
+    /// Reopens a session created by any process, with every block it acknowledged.
+    pub(crate) async fn reopen(table: Table, id: &str) -> Result<Session> {
+        validate_session_id(id)?;
+        let storage = table.storage().clone();
+        let not_found = || {
+            SessionNotFoundSnafu {
+                table: table.full_name(),
+                session: id,
+            }
+            .build()
+        };
+        let meta_path = session_file(&table, id, "meta.json");
+        let bytes = storage.get_opt(&meta_path).await?.ok_or_else(not_found)?;
+        let meta: SessionMeta = serde_json::from_slice(&bytes).map_err(|e| {
+            crate::error::CorruptedSnafu {
+                path: meta_path.clone(),
+                reason: e.to_string(),
+            }
+            .build()
+        })?;
+        if meta.table_id != table.metadata().table_id {
+            return Err(not_found());
+        }
+        let mut state = State::Open;
+        if let Some(b) = storage
+            .get_opt(&session_file(&table, id, "commit.json"))
+            .await?
+            && let Ok(m) = serde_json::from_slice::<CommitMarker>(&b)
+        {
+            state = State::Committed(m.snapshot_id);
+        } else if storage
+            .exists(&session_file(&table, id, "abort.json"))
+            .await?
+        {
+            state = State::Aborted;
+        } else if let Some(s) = crate::commit::find_commit(
+            &table,
+            &Self::commit_id_of(id),
+            meta.base_snapshot.unwrap_or(0),
+        )
+        .await?
+        {
+            // Committed, but the process died before writing the marker.
+            state = State::Committed(s.id);
+        }
+        let mut staged = Vec::new();
+        for path in storage.list(&session_file(&table, id, "block")).await? {
+            let bytes = storage.get(&path).await?;
+            let record: BlockRecord = serde_json::from_slice(&bytes).map_err(|e| {
+                crate::error::CorruptedSnafu {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }
+                .build()
+            })?;
+            staged.push(record.file);
+        }
+        let opts = SessionOptions {
+            kind: meta.kind,
+            partition: meta.partition.as_ref().map(|p| p.to_string()),
+            dynamic_partitions: meta.partition.is_none(),
+            bucket_buffer_bytes: DEFAULT_BUCKET_BUFFER_BYTES,
+            total_buffer_bytes: DEFAULT_TOTAL_BUFFER_BYTES,
+            flush_concurrency: DEFAULT_FLUSH_CONCURRENCY,
+        };
+        Ok(Session::from_parts(table, meta, opts, state, staged))
+    }
+
+    fn commit_id_of(id: &str) -> CommitId {
+        CommitId {
+            writer: SESSION_WRITER.to_string(),
+            commit: id.to_string(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.meta.session_id
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub fn kind(&self) -> SessionKind {
+        self.meta.kind
+    }
+
+    /// The snapshot this session was committed as, if it was.
+    pub fn committed_snapshot(&self) -> Option<u64> {
+        match self.state {
+            State::Committed(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Bytes currently held in memory (buffered plus being flushed).
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes + self.in_flight_bytes
+    }
+
+    /// Files staged so far (acknowledged blocks).
+    pub fn staged_files(&self) -> &[DataFileMeta] {
+        &self.staged
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        match self.state {
+            State::Open => Ok(()),
+            State::Committed(snapshot) => SessionCommittedSnafu {
+                session: self.id(),
+                snapshot,
+            }
+            .fail(),
+            State::Aborted => SessionAbortedSnafu { session: self.id() }.fail(),
+        }
+    }
+
+    /// Upserts rows (Delta tables, upsert sessions).
+    pub async fn upsert(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write(batch, RowOp::Upsert).await
+    }
+
+    /// Deletes rows by key (Delta tables, upsert sessions); only key columns are needed.
+    pub async fn delete(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write(batch, RowOp::Delete).await
+    }
+
+    /// Appends rows (insert sessions).
+    pub async fn insert(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write(batch, RowOp::Insert).await
+    }
+
+    /// Validates, routes and buffers rows; may flush full buckets. On error nothing of `batch`
+    /// is buffered and the session stays usable.
+    pub async fn write(&mut self, batch: &RecordBatch, op: RowOp) -> Result<()> {
+        self.ensure_open()?;
+        let allowed = match self.meta.kind {
+            SessionKind::Upsert => op != RowOp::Insert,
+            SessionKind::Insert => op == RowOp::Insert,
+        };
+        if !allowed {
+            return InvalidInputSnafu {
+                reason: format!(
+                    "{op:?} rows cannot be written to a {:?} session (upsert sessions take upserts and deletes, insert sessions take inserts)",
+                    self.meta.kind
+                ),
+            }
+            .fail();
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let table = self.table.clone();
+        let schema = table.schema();
+        let rows = validate_rows(
+            &table.full_name(),
+            schema,
+            batch,
+            op,
+            self.meta.partition.is_none(),
+        )?;
+        let kind = table.kind();
+        let n = rows.num_rows;
+        let mut columns = rows.columns;
+        if kind == TableKind::Delta {
+            let first = self.next_seq;
+            columns.push(Arc::new(UInt64Array::from_iter_values(
+                first..first + n as u64,
+            )));
+            let op_code = if op == RowOp::Delete {
+                OP_DELETE
+            } else {
+                OP_UPSERT
+            };
+            columns.push(Arc::new(UInt8Array::from_value(op_code, n)));
+        }
+        let file_schema = schema.file_arrow_schema(kind);
+        let full = RecordBatch::try_new(file_schema, columns).context(ArrowSnafu {
+            what: "assembling rows",
+        })?;
+        let buckets: Vec<u32> = if kind == TableKind::Delta {
+            let key_cols: Vec<&dyn arrow::array::Array> = schema
+                .key_indices()
+                .iter()
+                .map(|i| full.column(*i).as_ref())
+                .collect();
+            bucket_columns(&key_cols, table.bucket_num()).context(HashSnafu)?
+        } else {
+            vec![0; n]
+        };
+        // Group rows by (partition, bucket), keeping their order.
+        let mut groups: HashMap<(PartitionSpec, u32), Vec<u32>> = HashMap::new();
+        match (&self.meta.partition, &rows.partitions) {
+            (Some(spec), _) => {
+                let mut by_bucket: Vec<Vec<u32>> = vec![Vec::new(); table.bucket_num() as usize];
+                for (row, b) in buckets.iter().enumerate() {
+                    by_bucket[*b as usize].push(row as u32);
+                }
+                for (b, idx) in by_bucket.into_iter().enumerate() {
+                    if !idx.is_empty() {
+                        groups.insert((spec.clone(), b as u32), idx);
+                    }
+                }
+            }
+            (None, Some(parts)) => {
+                let names = schema.partition_names();
+                let mut specs: HashMap<Vec<&str>, PartitionSpec> = HashMap::new();
+                for (row, b) in buckets.iter().enumerate() {
+                    let values: Vec<&str> =
+                        parts.iter().map(|p: &StringArray| p.value(row)).collect();
+                    let spec = specs
+                        .entry(values)
+                        .or_insert_with_key(|v| {
+                            PartitionSpec(
+                                names
+                                    .iter()
+                                    .zip(v)
+                                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                                    .collect(),
+                            )
+                        })
+                        .clone();
+                    groups.entry((spec, *b)).or_default().push(row as u32);
+                }
+            }
+            (None, None) => unreachable_partitions()?,
+        }
+        self.next_seq += n as u64;
+        for (key, idx) in groups {
+            let part = if idx.len() == n {
+                full.clone()
+            } else {
+                take_record_batch(&full, &UInt32Array::from(idx)).context(ArrowSnafu {
+                    what: "routing rows to buckets",
+                })?
+            };
+            let bytes = part.get_array_memory_size();
+            let buf = self.buffers.entry(key).or_default();
+            buf.batches.push(part);
+            buf.bytes += bytes;
+            self.buffered_bytes += bytes;
+        }
+        self.flush_full_buckets().await
+    }
+
+    fn target(&mut self, key: &(PartitionSpec, u32)) -> SharedTarget {
+        let table = &self.table;
+        self.targets
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(FileTarget {
+                    kind: table.kind(),
+                    file_schema: table.schema().file_arrow_schema(table.kind()),
+                    key_indices: table.schema().key_indices(),
+                    partition: key.0.clone(),
+                    bucket: key.1,
+                    total_buckets: table.bucket_num(),
+                    schema_id: table.metadata().schema_id,
+                })
+            })
+            .clone()
+    }
+
+    async fn flush_full_buckets(&mut self) -> Result<()> {
+        let full: Vec<(PartitionSpec, u32)> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| b.bytes >= self.opts.bucket_buffer_bytes)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in full {
+            self.start_flush(key, true).await?;
+        }
+        while self.buffered_bytes + self.in_flight_bytes > self.opts.total_buffer_bytes {
+            if self.buffered_bytes > 0 {
+                let largest = self
+                    .buffers
+                    .iter()
+                    .max_by_key(|(_, b)| b.bytes)
+                    .map(|(k, _)| k.clone());
+                if let Some(key) = largest {
+                    self.start_flush(key, true).await?;
+                }
+            } else if !self.finish_oldest_flush().await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts writing one bucket's buffer as a file in the background (at most
+    /// `flush_concurrency` at once). `record` makes the file durable as an acknowledged block.
+    async fn start_flush(&mut self, key: (PartitionSpec, u32), record: bool) -> Result<()> {
+        while self.in_flight.len() >= self.opts.flush_concurrency {
+            self.finish_oldest_flush().await?;
+        }
+        let Some(buf) = self.buffers.remove(&key) else {
+            return Ok(());
+        };
+        self.buffered_bytes -= buf.bytes;
+        self.in_flight_bytes += buf.bytes;
+        let target = self.target(&key);
+        let table = self.table.clone();
+        let session_id = self.meta.session_id.clone();
+        let batches = buf.batches;
+        let handle = tokio::spawn(async move {
+            match write_file(&table, &session_id, target, &batches, record).await {
+                Ok(meta) => Ok(meta),
+                Err(e) => Err((e, batches)),
+            }
+        });
+        self.in_flight.push_back(InFlight {
+            key,
+            bytes: buf.bytes,
+            handle,
+        });
+        Ok(())
+    }
+
+    /// Waits for the oldest background flush; `Ok(false)` if none was running.
+    async fn finish_oldest_flush(&mut self) -> Result<bool> {
+        let Some(f) = self.in_flight.pop_front() else {
+            return Ok(false);
+        };
+        self.in_flight_bytes -= f.bytes;
+        match f.handle.await.context(JoinSnafu)? {
+            Ok(meta) => {
+                self.staged.push(meta);
+                Ok(true)
+            }
+            Err((e, batches)) => {
+                // Put the rows back: they are retried by the next flush or commit.
+                let buf = self.buffers.entry(f.key).or_default();
+                buf.bytes += f.bytes;
+                buf.batches.extend(batches);
+                self.buffered_bytes += f.bytes;
+                Err(e)
+            }
+        }
+    }
+
+    async fn drain(&mut self, record: bool) -> Result<()> {
+        let keys: Vec<(PartitionSpec, u32)> = self.buffers.keys().cloned().collect();
+        let mut first_err = None;
+        for key in keys {
+            if let Err(e) = self.start_flush(key, record).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        while !self.in_flight.is_empty() {
+            if let Err(e) = self.finish_oldest_flush().await {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes every row written so far durable: when this returns, the rows are acknowledged and
+    /// survive a crash; another process can reopen the session and commit them.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.ensure_open()?;
+        self.drain(true).await
+    }
+
+    /// Publishes everything written in this session as one new snapshot. Idempotent: committing
+    /// a committed session returns its snapshot.
+    pub async fn commit(&mut self) -> Result<Arc<Snapshot>> {
+        match self.state {
+            State::Committed(id) => return self.table.snapshot(id).await,
+            State::Aborted => return SessionAbortedSnafu { session: self.id() }.fail(),
+            State::Open => {}
+        }
+        // Files flushed as part of the commit need no block record: the snapshot records them,
+        // and if the commit fails they stay staged in this session for a retry.
+        self.drain(false).await?;
+        let snapshot = commit(
+            &self.table,
+            CommitRequest {
+                commit_id: Some(Self::commit_id_of(self.id())),
+                kind: SnapshotKind::Append,
+                added: self.staged.clone(),
+                removed: Vec::new(),
+                seq_count: self.next_seq,
+                search_from: self.meta.base_snapshot.unwrap_or(0),
+            },
+        )
+        .await?;
+        self.state = State::Committed(snapshot.id);
+        let marker = serde_json::to_vec(&CommitMarker {
+            snapshot_id: snapshot.id,
+        })
+        .unwrap_or_default();
+        if let Err(e) = self
+            .table
+            .storage()
+            .put(&session_file(&self.table, self.id(), "commit.json"), marker)
+            .await
+        {
+            // The snapshot itself records the commit; a reopen finds it there.
+            tracing::warn!(session = self.id(), error = %e, "could not write the commit marker");
+        }
+        Ok(snapshot)
+    }
+
+    /// Discards the session: its files are deleted and it can no longer commit.
+    pub async fn abort(&mut self) -> Result<()> {
+        match self.state {
+            State::Aborted => return Ok(()),
+            State::Committed(snapshot) => {
+                return SessionCommittedSnafu {
+                    session: self.id(),
+                    snapshot,
+                }
+                .fail();
+            }
+            State::Open => {}
+        }
+        while let Some(f) = self.in_flight.pop_front() {
+            if let Ok(Ok(meta)) = f.handle.await {
+                self.staged.push(meta);
+            }
+        }
+        self.in_flight_bytes = 0;
+        self.buffers.clear();
+        self.buffered_bytes = 0;
+        let storage = self.table.storage().clone();
+        storage
+            .put(&session_file(&self.table, self.id(), "abort.json"), "{}")
+            .await?;
+        self.state = State::Aborted;
+        for f in std::mem::take(&mut self.staged) {
+            storage
+                .delete(&self.table.paths().data_file(&f.path))
+                .await?;
+        }
+        storage
+            .delete_prefix(&session_file(&self.table, self.id(), "block"))
+            .await
+    }
+}
+
+fn unreachable_partitions() -> Result<()> {
+    InvalidInputSnafu {
+        reason: "dynamic partitions need the partition columns in every batch",
+    }
+    .fail()
+}
+
+async fn write_file(
+    table: &Table,
+    session_id: &str,
+    target: SharedTarget,
+    batches: &[RecordBatch],
+    record: bool,
+) -> Result<DataFileMeta> {
+    let owned: Vec<RecordBatch> = batches.to_vec();
+    let (meta, bytes) = tokio::task::spawn_blocking(move || encode_file(&target, &owned))
+        .await
+        .context(JoinSnafu)??;
+    let storage = table.storage();
+    storage
+        .put(&table.paths().data_file(&meta.path), bytes)
+        .await?;
+    if record {
+        let rec = serde_json::to_vec(&BlockRecord {
+            format_version: SESSION_FORMAT_VERSION,
+            file: meta.clone(),
+        })
+        .unwrap_or_default();
+        let name = meta
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".parquet");
+        storage
+            .put(
+                &session_file(table, session_id, &format!("block/{name}.json")),
+                rec,
+            )
+            .await?;
+    }
+    Ok(meta)
+}
+
+impl Table {
+    /// Starts building a write session on this table.
+    pub fn session(&self, kind: SessionKind) -> SessionBuilder {
+        SessionBuilder::new(self.clone(), kind)
+    }
+
+    /// Reopens a session by id (from any process).
+    pub async fn open_session(&self, id: &str) -> Result<Session> {
+        Session::reopen(self.clone(), id).await
+    }
+}

@@ -1,0 +1,245 @@
+//! One table: its metadata, its snapshots and the live files of each snapshot.
+//!
+//! A [`Table`] is a cheap handle; clones share caches of immutable snapshots and manifests
+//! (bounded) and the highest snapshot id seen. Finding the latest snapshot costs one read of
+//! `snapshot/<known+1>` (a miss) once the id is known; the first time, the snapshot directory is
+//! listed. Snapshots are immutable, so cached entries never go stale.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use futures::{StreamExt, TryStreamExt};
+use tidewater_format::path::TablePaths;
+use tidewater_format::schema::{TableKind, TableMetadata};
+use tidewater_format::{DataFileMeta, FileOp, Manifest, Snapshot, TableSchema};
+
+use crate::error::{NoSnapshotAtSnafu, Result, SnapshotNotFoundSnafu};
+use crate::scan::FooterCache;
+use crate::store::Storage;
+
+const SNAPSHOT_CACHE: usize = 1024;
+const MANIFEST_CACHE: usize = 8192;
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub(crate) inner: Arc<TableInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct TableInner {
+    pub(crate) project: String,
+    pub(crate) name: String,
+    pub(crate) paths: TablePaths,
+    pub(crate) storage: Storage,
+    pub(crate) meta: TableMetadata,
+    snapshots: Mutex<SnapshotCache>,
+    manifests: Mutex<HashMap<String, Arc<Manifest>>>,
+    footers: Arc<FooterCache>,
+}
+
+#[derive(Debug, Default)]
+struct SnapshotCache {
+    latest_known: Option<u64>,
+    by_id: BTreeMap<u64, Arc<Snapshot>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Table {
+    pub(crate) fn new(
+        project: &str,
+        name: &str,
+        paths: TablePaths,
+        storage: Storage,
+        meta: TableMetadata,
+    ) -> Self {
+        Table {
+            inner: Arc::new(TableInner {
+                project: project.to_string(),
+                name: name.to_string(),
+                paths,
+                storage,
+                meta,
+                snapshots: Mutex::new(SnapshotCache::default()),
+                manifests: Mutex::new(HashMap::new()),
+                footers: Arc::new(FooterCache::default()),
+            }),
+        }
+    }
+
+    pub fn project(&self) -> &str {
+        &self.inner.project
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// `project.table`
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.inner.project, self.inner.name)
+    }
+
+    pub fn metadata(&self) -> &TableMetadata {
+        &self.inner.meta
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.inner.meta.schema
+    }
+
+    pub fn kind(&self) -> TableKind {
+        self.inner.meta.kind()
+    }
+
+    pub fn bucket_num(&self) -> u32 {
+        self.inner.meta.properties.bucket_num
+    }
+
+    pub(crate) fn footers(&self) -> Arc<FooterCache> {
+        self.inner.footers.clone()
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    pub(crate) fn paths(&self) -> &TablePaths {
+        &self.inner.paths
+    }
+
+    pub(crate) fn remember_snapshot(&self, s: Arc<Snapshot>) {
+        let mut c = lock(&self.inner.snapshots);
+        c.latest_known = Some(c.latest_known.map_or(s.id, |l| l.max(s.id)));
+        c.by_id.insert(s.id, s);
+        while c.by_id.len() > SNAPSHOT_CACHE {
+            c.by_id.pop_first();
+        }
+    }
+
+    async fn read_snapshot(&self, id: u64) -> Result<Option<Arc<Snapshot>>> {
+        if let Some(s) = lock(&self.inner.snapshots).by_id.get(&id) {
+            return Ok(Some(s.clone()));
+        }
+        let Some(bytes) = self.storage().get_opt(&self.paths().snapshot(id)).await? else {
+            return Ok(None);
+        };
+        let s = Arc::new(Snapshot::decode(&bytes)?);
+        self.remember_snapshot(s.clone());
+        Ok(Some(s))
+    }
+
+    /// Snapshot `id`.
+    pub async fn snapshot(&self, id: u64) -> Result<Arc<Snapshot>> {
+        match self.read_snapshot(id).await? {
+            Some(s) => Ok(s),
+            None => SnapshotNotFoundSnafu {
+                table: self.full_name(),
+                id,
+            }
+            .fail(),
+        }
+    }
+
+    /// Ids of all snapshots still stored, ascending.
+    pub async fn snapshot_ids(&self) -> Result<Vec<u64>> {
+        let (_, files) = self
+            .storage()
+            .list_dir(&self.paths().snapshot_dir())
+            .await?;
+        let mut ids: Vec<u64> = files.iter().filter_map(|f| f.parse().ok()).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The newest snapshot, or `None` for a table nothing was committed to.
+    pub async fn latest_snapshot(&self) -> Result<Option<Arc<Snapshot>>> {
+        let known = lock(&self.inner.snapshots).latest_known;
+        let mut id = match known {
+            Some(id) => id,
+            None => match self.snapshot_ids().await?.last() {
+                Some(id) => *id,
+                None => return Ok(None),
+            },
+        };
+        let mut latest = self.snapshot(id).await?;
+        // Commits by other handles or processes: probe forward.
+        loop {
+            id += 1;
+            match self.read_snapshot(id).await? {
+                Some(s) => latest = s,
+                None => return Ok(Some(latest)),
+            }
+        }
+    }
+
+    /// The newest snapshot committed at or before `timestamp_ms`.
+    pub async fn snapshot_at(&self, timestamp_ms: i64) -> Result<Arc<Snapshot>> {
+        let ids = self.snapshot_ids().await?;
+        for id in ids.iter().rev() {
+            if let Some(s) = self.read_snapshot(*id).await?
+                && s.commit_time_ms <= timestamp_ms
+            {
+                return Ok(s);
+            }
+        }
+        let oldest = match ids.first() {
+            Some(id) => {
+                let s = self.snapshot(*id).await?;
+                format!("snapshot {id} at {} ms", s.commit_time_ms)
+            }
+            None => "none, the table is empty".to_string(),
+        };
+        NoSnapshotAtSnafu {
+            table: self.full_name(),
+            timestamp_ms,
+            oldest,
+        }
+        .fail()
+    }
+
+    pub(crate) async fn manifest(&self, name: &str) -> Result<Arc<Manifest>> {
+        if let Some(m) = lock(&self.inner.manifests).get(name) {
+            return Ok(m.clone());
+        }
+        let bytes = self.storage().get(&self.paths().manifest(name)).await?;
+        let m = Arc::new(Manifest::decode(&bytes)?);
+        let mut cache = lock(&self.inner.manifests);
+        if cache.len() >= MANIFEST_CACHE {
+            cache.clear();
+        }
+        cache.insert(name.to_string(), m.clone());
+        Ok(m)
+    }
+
+    pub(crate) fn remember_manifest(&self, name: &str, m: Arc<Manifest>) {
+        let mut cache = lock(&self.inner.manifests);
+        if cache.len() >= MANIFEST_CACHE {
+            cache.clear();
+        }
+        cache.insert(name.to_string(), m);
+    }
+
+    /// The live data files of a snapshot, in the order they were added.
+    pub async fn files(&self, snapshot: &Snapshot) -> Result<Vec<DataFileMeta>> {
+        let manifests: Vec<Arc<Manifest>> = futures::stream::iter(&snapshot.manifests)
+            .map(|r| self.manifest(&r.name))
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let removed: HashSet<&str> = manifests
+            .iter()
+            .flat_map(|m| &m.entries)
+            .filter(|e| e.op == FileOp::Remove)
+            .map(|e| e.file.path.as_str())
+            .collect();
+        Ok(manifests
+            .iter()
+            .flat_map(|m| &m.entries)
+            .filter(|e| e.op == FileOp::Add && !removed.contains(e.file.path.as_str()))
+            .map(|e| e.file.clone())
+            .collect())
+    }
+}
