@@ -6,7 +6,7 @@
 //! place under `data/`. Nothing is visible until [`Session::commit`] publishes every staged file
 //! in one snapshot.
 //!
-//! Durable state, under `session/<id>/`: `meta.json` (written at creation), one
+//! Durable state, under `session/<id>/`: `meta.json` (written by the first flush), one
 //! `block/<file>.json` record per file flushed by [`Session::flush`] (written before `flush`
 //! returns: those rows are acknowledged), `commit.json` after a commit, `abort.json` after an
 //! abort. Another process can [`crate::Table::open_session`] by id and commit.
@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray, UInt8Array, UInt32Array, UInt64Array};
 use arrow::compute::take_record_batch;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use snafu::ResultExt;
 use tidewater_format::hash::bucket_columns;
@@ -121,7 +122,7 @@ impl SessionBuilder {
         self
     }
 
-    /// Creates the session durably.
+    /// Creates the session. Its durable state is written by the first [`Session::flush`].
     pub async fn open(self) -> Result<Session> {
         Session::create(self.table, self.opts).await
     }
@@ -184,6 +185,10 @@ pub struct Session {
     in_flight: VecDeque<InFlight>,
     in_flight_bytes: usize,
     staged: Vec<DataFileMeta>,
+    /// How many of `staged` (a prefix) have block records.
+    recorded: usize,
+    /// Whether `meta.json` was written (lazily, by the first `flush`).
+    meta_written: bool,
     targets: HashMap<(PartitionSpec, u32), SharedTarget>,
 }
 
@@ -251,16 +256,6 @@ impl Session {
             created_ms: now_ms(),
             base_snapshot,
         };
-        let bytes = serde_json::to_vec(&meta).map_err(|e| {
-            InvalidInputSnafu {
-                reason: e.to_string(),
-            }
-            .build()
-        })?;
-        table
-            .storage()
-            .put(&session_file(&table, &meta.session_id, "meta.json"), bytes)
-            .await?;
         Ok(Session::from_parts(
             table,
             meta,
@@ -278,6 +273,8 @@ impl Session {
         staged: Vec<DataFileMeta>,
     ) -> Session {
         let next_seq = staged.iter().map(|f| f.max_seq + 1).max().unwrap_or(0);
+        let recorded = staged.len();
+        let meta_written = recorded > 0 || state != State::Open;
         Session {
             table,
             meta,
@@ -289,6 +286,8 @@ impl Session {
             in_flight: VecDeque::new(),
             in_flight_bytes: 0,
             staged,
+            recorded,
+            meta_written,
             targets: HashMap::new(),
         }
     }
@@ -564,7 +563,7 @@ impl Session {
             .map(|(k, _)| k.clone())
             .collect();
         for key in full {
-            self.start_flush(key, true).await?;
+            self.start_flush(key).await?;
         }
         while self.buffered_bytes + self.in_flight_bytes > self.opts.total_buffer_bytes {
             if self.buffered_bytes > 0 {
@@ -574,7 +573,7 @@ impl Session {
                     .max_by_key(|(_, b)| b.bytes)
                     .map(|(k, _)| k.clone());
                 if let Some(key) = largest {
-                    self.start_flush(key, true).await?;
+                    self.start_flush(key).await?;
                 }
             } else if !self.finish_oldest_flush().await? {
                 break;
@@ -584,8 +583,8 @@ impl Session {
     }
 
     /// Starts writing one bucket's buffer as a file in the background (at most
-    /// `flush_concurrency` at once). `record` makes the file durable as an acknowledged block.
-    async fn start_flush(&mut self, key: (PartitionSpec, u32), record: bool) -> Result<()> {
+    /// `flush_concurrency` at once).
+    async fn start_flush(&mut self, key: (PartitionSpec, u32)) -> Result<()> {
         while self.in_flight.len() >= self.opts.flush_concurrency {
             self.finish_oldest_flush().await?;
         }
@@ -596,10 +595,9 @@ impl Session {
         self.in_flight_bytes += buf.bytes;
         let target = self.target(&key);
         let table = self.table.clone();
-        let session_id = self.meta.session_id.clone();
         let batches = buf.batches;
         let handle = tokio::spawn(async move {
-            match write_file(&table, &session_id, target, &batches, record).await {
+            match write_file(&table, target, &batches).await {
                 Ok(meta) => Ok(meta),
                 Err(e) => Err((e, batches)),
             }
@@ -634,11 +632,11 @@ impl Session {
         }
     }
 
-    async fn drain(&mut self, record: bool) -> Result<()> {
+    async fn drain(&mut self) -> Result<()> {
         let keys: Vec<(PartitionSpec, u32)> = self.buffers.keys().cloned().collect();
         let mut first_err = None;
         for key in keys {
-            if let Err(e) = self.start_flush(key, record).await {
+            if let Err(e) = self.start_flush(key).await {
                 first_err.get_or_insert(e);
             }
         }
@@ -657,7 +655,47 @@ impl Session {
     /// survive a crash; another process can reopen the session and commit them.
     pub async fn flush(&mut self) -> Result<()> {
         self.ensure_open()?;
-        self.drain(true).await
+        self.drain().await?;
+        let storage = self.table.storage().clone();
+        if !self.meta_written {
+            let bytes = serde_json::to_vec(&self.meta).map_err(|e| {
+                InvalidInputSnafu {
+                    reason: e.to_string(),
+                }
+                .build()
+            })?;
+            storage
+                .put(&session_file(&self.table, self.id(), "meta.json"), bytes)
+                .await?;
+            self.meta_written = true;
+        }
+        let table = &self.table;
+        let id = self.meta.session_id.as_str();
+        futures::stream::iter(&self.staged[self.recorded..])
+            .map(|file| {
+                let storage = storage.clone();
+                async move {
+                    let rec = serde_json::to_vec(&BlockRecord {
+                        format_version: SESSION_FORMAT_VERSION,
+                        file: file.clone(),
+                    })
+                    .unwrap_or_default();
+                    let name = file
+                        .path
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches(".parquet");
+                    storage
+                        .put(&session_file(table, id, &format!("block/{name}.json")), rec)
+                        .await
+                }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        self.recorded = self.staged.len();
+        Ok(())
     }
 
     /// Publishes everything written in this session as one new snapshot. Idempotent: committing
@@ -670,7 +708,7 @@ impl Session {
         }
         // Files flushed as part of the commit need no block record: the snapshot records them,
         // and if the commit fails they stay staged in this session for a retry.
-        self.drain(false).await?;
+        self.drain().await?;
         let snapshot = commit(
             &self.table,
             CommitRequest {
@@ -746,38 +784,17 @@ fn unreachable_partitions() -> Result<()> {
 
 async fn write_file(
     table: &Table,
-    session_id: &str,
     target: SharedTarget,
     batches: &[RecordBatch],
-    record: bool,
 ) -> Result<DataFileMeta> {
     let owned: Vec<RecordBatch> = batches.to_vec();
     let (meta, bytes) = tokio::task::spawn_blocking(move || encode_file(&target, &owned))
         .await
         .context(JoinSnafu)??;
-    let storage = table.storage();
-    storage
+    table
+        .storage()
         .put(&table.paths().data_file(&meta.path), bytes)
         .await?;
-    if record {
-        let rec = serde_json::to_vec(&BlockRecord {
-            format_version: SESSION_FORMAT_VERSION,
-            file: meta.clone(),
-        })
-        .unwrap_or_default();
-        let name = meta
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches(".parquet");
-        storage
-            .put(
-                &session_file(table, session_id, &format!("block/{name}.json")),
-                rec,
-            )
-            .await?;
-    }
     Ok(meta)
 }
 
