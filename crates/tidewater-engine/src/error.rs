@@ -159,6 +159,15 @@ impl Error {
                 _ => ErrorKind::Unavailable,
             },
             InvalidLocation { .. } => ErrorKind::InvalidArgument,
+            // A store error while reading a data file is the store's kind, not corruption.
+            Parquet {
+                source: parquet::errors::ParquetError::External(e),
+                ..
+            } => match e.downcast_ref::<object_store::Error>() {
+                Some(object_store::Error::NotFound { .. }) => ErrorKind::NotFound,
+                Some(_) => ErrorKind::Unavailable,
+                None => ErrorKind::Corrupted,
+            },
             Parquet { .. } | Corrupted { .. } => ErrorKind::Corrupted,
             Arrow { .. } | Join { .. } => ErrorKind::Internal,
             ProjectNotFound { .. } | TableNotFound { .. } | SnapshotNotFound { .. } => {

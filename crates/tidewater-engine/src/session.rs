@@ -6,7 +6,7 @@
 //! place under `data/`. Nothing is visible until [`Session::commit`] publishes every staged file
 //! in one snapshot.
 //!
-//! Durable state, under `session/<id>/`: `meta.json` (written by the first flush), one
+//! Durable state, under `session/<id>/`: `meta.json` (written by the first flush or commit), one
 //! `block/<file>.json` record per file flushed by [`Session::flush`] (written before `flush`
 //! returns: those rows are acknowledged), `commit.json` after a commit, `abort.json` after an
 //! abort. Another process can [`crate::Table::open_session`] by id and commit.
@@ -519,7 +519,8 @@ impl Session {
             }
             (None, None) => unreachable_partitions()?,
         }
-        self.next_seq += n as u64;
+        let mut parts = Vec::with_capacity(groups.len());
+        let mut incoming = 0;
         for (key, idx) in groups {
             let part = if idx.len() == n {
                 full.clone()
@@ -529,12 +530,21 @@ impl Session {
                 })?
             };
             let bytes = part.get_array_memory_size();
+            incoming += bytes;
+            parts.push((key, part, bytes));
+        }
+        // Everything that can fail happens before the rows are buffered: an error means
+        // nothing of `batch` was taken, so the caller may simply send it again.
+        self.make_room(incoming).await?;
+        self.next_seq += n as u64;
+        for (key, part, bytes) in parts {
             let buf = self.buffers.entry(key).or_default();
             buf.batches.push(part);
             buf.bytes += bytes;
             self.buffered_bytes += bytes;
         }
-        self.flush_full_buckets().await
+        self.start_full_flushes();
+        Ok(())
     }
 
     fn target(&mut self, key: &(PartitionSpec, u32)) -> SharedTarget {
@@ -555,41 +565,58 @@ impl Session {
             .clone()
     }
 
-    async fn flush_full_buckets(&mut self) -> Result<()> {
-        let full: Vec<(PartitionSpec, u32)> = self
-            .buffers
-            .iter()
-            .filter(|(_, b)| b.bytes >= self.opts.bucket_buffer_bytes)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in full {
-            self.start_flush(key).await?;
+    /// Waits for background flushes (reporting the failure of any finished one) and flushes
+    /// the largest buckets until `incoming` more bytes fit into `total_buffer_bytes`.
+    async fn make_room(&mut self, incoming: usize) -> Result<()> {
+        while self.in_flight.front().is_some_and(|f| f.handle.is_finished()) {
+            self.finish_oldest_flush().await?;
         }
-        while self.buffered_bytes + self.in_flight_bytes > self.opts.total_buffer_bytes {
-            if self.buffered_bytes > 0 {
-                let largest = self
-                    .buffers
-                    .iter()
-                    .max_by_key(|(_, b)| b.bytes)
-                    .map(|(k, _)| k.clone());
-                if let Some(key) = largest {
-                    self.start_flush(key).await?;
-                }
-            } else if !self.finish_oldest_flush().await? {
+        while self.buffered_bytes + self.in_flight_bytes + incoming > self.opts.total_buffer_bytes {
+            let at_limit = self.in_flight.len() >= self.opts.flush_concurrency;
+            if !self.in_flight.is_empty() && (at_limit || self.buffered_bytes == 0) {
+                self.finish_oldest_flush().await?;
+            } else if let Some(key) = self.largest_bucket(0) {
+                self.spawn_flush(key);
+            } else {
+                // Nothing buffered or in flight: a single batch larger than the limit.
                 break;
             }
         }
         Ok(())
     }
 
-    /// Starts writing one bucket's buffer as a file in the background (at most
-    /// `flush_concurrency` at once).
+    fn largest_bucket(&self, at_least: usize) -> Option<(PartitionSpec, u32)> {
+        self.buffers
+            .iter()
+            .filter(|(_, b)| b.bytes > 0 && b.bytes >= at_least)
+            .max_by_key(|(_, b)| b.bytes)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Starts background flushes of full buckets, as far as `flush_concurrency` allows. Never
+    /// fails: errors of those flushes surface at the next write, flush or commit.
+    fn start_full_flushes(&mut self) {
+        while self.in_flight.len() < self.opts.flush_concurrency {
+            match self.largest_bucket(self.opts.bucket_buffer_bytes) {
+                Some(key) => self.spawn_flush(key),
+                None => return,
+            }
+        }
+    }
+
+        /// Starts writing one bucket's buffer as a file in the background, after waiting for a
+    /// free slot (at most `flush_concurrency` flushes run at once).
     async fn start_flush(&mut self, key: (PartitionSpec, u32)) -> Result<()> {
         while self.in_flight.len() >= self.opts.flush_concurrency {
             self.finish_oldest_flush().await?;
         }
+        self.spawn_flush(key);
+        Ok(())
+    }
+
+    fn spawn_flush(&mut self, key: (PartitionSpec, u32)) {
         let Some(buf) = self.buffers.remove(&key) else {
-            return Ok(());
+            return;
         };
         self.buffered_bytes -= buf.bytes;
         self.in_flight_bytes += buf.bytes;
@@ -607,7 +634,6 @@ impl Session {
             bytes: buf.bytes,
             handle,
         });
-        Ok(())
     }
 
     /// Waits for the oldest background flush; `Ok(false)` if none was running.
@@ -655,23 +681,14 @@ impl Session {
     /// survive a crash; another process can reopen the session and commit them.
     pub async fn flush(&mut self) -> Result<()> {
         self.ensure_open()?;
+        let meta = self.write_meta();
         self.drain().await?;
+        self.await_meta(meta).await?;
         let storage = self.table.storage().clone();
-        if !self.meta_written {
-            let bytes = serde_json::to_vec(&self.meta).map_err(|e| {
-                InvalidInputSnafu {
-                    reason: e.to_string(),
-                }
-                .build()
-            })?;
-            storage
-                .put(&session_file(&self.table, self.id(), "meta.json"), bytes)
-                .await?;
-            self.meta_written = true;
-        }
         let table = &self.table;
         let id = self.meta.session_id.as_str();
-        futures::stream::iter(&self.staged[self.recorded..])
+        // Owned files: a closure over `&DataFileMeta` makes this future not provably `Send`.
+        futures::stream::iter(self.staged[self.recorded..].to_vec())
             .map(|file| {
                 let storage = storage.clone();
                 async move {
@@ -698,6 +715,25 @@ impl Session {
         Ok(())
     }
 
+    /// Starts writing `meta.json` in the background unless it was written already.
+    fn write_meta(&self) -> Option<JoinHandle<Result<()>>> {
+        if self.meta_written {
+            return None;
+        }
+        let storage = self.table.storage().clone();
+        let path = session_file(&self.table, self.id(), "meta.json");
+        let bytes = serde_json::to_vec(&self.meta).unwrap_or_default();
+        Some(tokio::spawn(async move { storage.put(&path, bytes).await }))
+    }
+
+    async fn await_meta(&mut self, task: Option<JoinHandle<Result<()>>>) -> Result<()> {
+        if let Some(task) = task {
+            task.await.context(JoinSnafu)??;
+            self.meta_written = true;
+        }
+        Ok(())
+    }
+
     /// Publishes everything written in this session as one new snapshot. Idempotent: committing
     /// a committed session returns its snapshot.
     pub async fn commit(&mut self) -> Result<Arc<Snapshot>> {
@@ -707,8 +743,11 @@ impl Session {
             State::Open => {}
         }
         // Files flushed as part of the commit need no block record: the snapshot records them,
-        // and if the commit fails they stay staged in this session for a retry.
+        // and if the commit fails they stay staged in this session for a retry. `meta.json` is
+        // written alongside, so another process can always look up this session's outcome.
+        let meta = self.write_meta();
         self.drain().await?;
+        self.await_meta(meta).await?;
         let snapshot = commit(
             &self.table,
             CommitRequest {
@@ -750,6 +789,22 @@ impl Session {
                 .fail();
             }
             State::Open => {}
+        }
+        // A commit whose answer was lost ("outcome unknown") may have landed: then the files
+        // belong to the table and must not be deleted.
+        if let Some(s) = crate::commit::find_commit(
+            &self.table,
+            &Self::commit_id_of(self.id()),
+            self.meta.base_snapshot.unwrap_or(0),
+        )
+        .await?
+        {
+            self.state = State::Committed(s.id);
+            return SessionCommittedSnafu {
+                session: self.id(),
+                snapshot: s.id,
+            }
+            .fail();
         }
         while let Some(f) = self.in_flight.pop_front() {
             if let Ok(Ok(meta)) = f.handle.await {

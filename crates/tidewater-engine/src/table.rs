@@ -224,8 +224,10 @@ impl Table {
 
     /// The live data files of a snapshot, in the order they were added.
     pub async fn files(&self, snapshot: &Snapshot) -> Result<Vec<DataFileMeta>> {
-        let manifests: Vec<Arc<Manifest>> = futures::stream::iter(&snapshot.manifests)
-            .map(|r| self.manifest(&r.name))
+        // Owned names: a closure over `&ManifestRef` makes this future not provably `Send`.
+        let names: Vec<String> = snapshot.manifests.iter().map(|r| r.name.clone()).collect();
+        let manifests: Vec<Arc<Manifest>> = futures::stream::iter(names)
+            .map(|name| async move { self.manifest(&name).await })
             .buffered(16)
             .try_collect()
             .await?;

@@ -187,7 +187,9 @@ pub(crate) fn validate_rows(
             Some((_, array)) => {
                 let array = conform(column, array)?;
                 if op != RowOp::Delete || is_key {
-                    check_nulls(column, array.as_ref(), is_key || !column.nullable)?;
+                    if is_key || !column.nullable {
+                        check_nulls(column, array.as_ref(), is_key)?;
+                    }
                     check_length(column, array.as_ref())?;
                 }
                 columns.push(array);

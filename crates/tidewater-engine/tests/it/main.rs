@@ -1,4 +1,10 @@
 //! Integration tests of the engine, through its public API on real temp-directory warehouses.
 
+mod concurrency;
 mod env;
+mod fault_store;
+mod faults;
+mod model;
+mod scans;
 mod smoke;
+mod validation;

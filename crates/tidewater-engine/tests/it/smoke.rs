@@ -2,16 +2,20 @@
 
 use tidewater_engine::SessionKind;
 
-use crate::env::{ids, people, rows_of, TestEnv};
+use crate::env::{TestEnv, ids, people, rows_of};
 
 #[tokio::test]
 async fn upsert_replaces_and_delete_removes_across_commits() {
     let env = TestEnv::new().await;
     let t = env.people("t", 4, false).await;
     let mut s = t.session(SessionKind::Upsert).open().await.unwrap();
-    s.upsert(&people(&[(1, "Danny", 27, false), (2, "Eve", 30, true), (3, "Bob", 40, true)]))
-        .await
-        .unwrap();
+    s.upsert(&people(&[
+        (1, "Danny", 27, false),
+        (2, "Eve", 30, true),
+        (3, "Bob", 40, true),
+    ]))
+    .await
+    .unwrap();
     let s1 = s.commit().await.unwrap();
     assert_eq!(s1.id, 1);
     let mut s = t.session(SessionKind::Upsert).open().await.unwrap();
@@ -23,7 +27,14 @@ async fn upsert_replaces_and_delete_removes_across_commits() {
     assert_eq!(rows, vec![(1, "Danny".into(), 28), (3, "Bob".into(), 40)]);
     // Time travel to snapshot 1.
     let rows = rows_of(&t.scan().snapshot_id(1).collect().await.unwrap());
-    assert_eq!(rows, vec![(1, "Danny".into(), 27), (2, "Eve".into(), 30), (3, "Bob".into(), 40)]);
+    assert_eq!(
+        rows,
+        vec![
+            (1, "Danny".into(), 27),
+            (2, "Eve".into(), 30),
+            (3, "Bob".into(), 40)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -35,9 +46,14 @@ async fn within_a_session_the_last_write_of_a_key_wins_across_flushes() {
     s.flush().await.unwrap();
     s.delete(&ids(&[1])).await.unwrap();
     s.flush().await.unwrap();
-    s.upsert(&people(&[(1, "c", 3, false), (1, "d", 4, false)])).await.unwrap();
+    s.upsert(&people(&[(1, "c", 3, false), (1, "d", 4, false)]))
+        .await
+        .unwrap();
     let snap = s.commit().await.unwrap();
-    assert_eq!(rows_of(&t.scan().collect().await.unwrap()), vec![(1, "d".into(), 4)]);
+    assert_eq!(
+        rows_of(&t.scan().collect().await.unwrap()),
+        vec![(1, "d".into(), 4)]
+    );
     // Committing again returns the same snapshot.
     assert_eq!(s.commit().await.unwrap().id, snap.id);
 }
@@ -46,8 +62,15 @@ async fn within_a_session_the_last_write_of_a_key_wins_across_flushes() {
 async fn another_process_reopens_and_commits_a_session() {
     let env = TestEnv::new().await;
     let t = env.people("t", 4, true).await;
-    let mut s = t.session(SessionKind::Upsert).partition("dd=01/hh=02").open().await.unwrap();
-    s.upsert(&people(&[(7, "x", 1, true), (8, "y", 2, true)])).await.unwrap();
+    let mut s = t
+        .session(SessionKind::Upsert)
+        .partition("dd=01/hh=02")
+        .open()
+        .await
+        .unwrap();
+    s.upsert(&people(&[(7, "x", 1, true), (8, "y", 2, true)]))
+        .await
+        .unwrap();
     s.flush().await.unwrap();
     let id = s.id().to_string();
     drop(s);
@@ -58,7 +81,10 @@ async fn another_process_reopens_and_commits_a_session() {
     let mut s3 = t2.open_session(&id).await.unwrap();
     assert_eq!(s3.commit().await.unwrap().id, snap.id);
     let batches = t.scan().partition_eq("dd", "01").collect().await.unwrap();
-    assert_eq!(rows_of(&batches), vec![(7, "x".into(), 1), (8, "y".into(), 2)]);
+    assert_eq!(
+        rows_of(&batches),
+        vec![(7, "x".into(), 1), (8, "y".into(), 2)]
+    );
     let hh = batches[0].column_by_name("hh").unwrap();
     assert_eq!(hh.len(), batches[0].num_rows());
 }
