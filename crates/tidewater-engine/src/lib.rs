@@ -10,14 +10,18 @@
 //! | `write` | sorted, de-duplicated Parquet data files |
 //! | `commit` | the optimistic, idempotent commit protocol |
 //! | [`scan`] | merge-on-read scans of one pinned snapshot |
+//! | [`changes`] | incremental reads: the last state of every key changed in `(from, to]` |
+//! | [`overwrite`] | `INSERT OVERWRITE` of standard tables: replace partitions in one snapshot |
 //!
 //! Write path: `Session::write` → validate → route to (partition, bucket) → buffer →
 //! flush (sort, dedup, Parquet, durable put, block record) → `Session::commit` → snapshot.
 //! Read path: `Table::scan` → pin snapshot → live files → prune → per-bucket merge → batches.
 
 pub mod catalog;
+pub mod changes;
 mod commit;
 pub mod error;
+pub mod overwrite;
 pub mod scan;
 pub mod session;
 pub mod store;
@@ -27,8 +31,10 @@ pub mod validate;
 mod write;
 
 pub use catalog::{DEFAULT_PROJECT, Warehouse};
+pub use changes::{ChangesBuilder, ChangesPlan};
 pub use commit::MAX_MANIFESTS;
 pub use error::{Error, ErrorKind, Result};
+pub use overwrite::Overwrite;
 pub use scan::{RecordBatchStream, ScanBuilder, ScanPlan, Split};
 pub use session::{Session, SessionBuilder, SessionKind};
 pub use table::Table;

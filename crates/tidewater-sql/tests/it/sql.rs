@@ -1,0 +1,364 @@
+//! SQL behaviour the `.slt` files cannot see: exact commit times for `TIMESTAMP AS OF`, the
+//! history `SHOW SNAPSHOTS` and `DESC EXTENDED` print, the scan plan (one partition per bucket,
+//! pruning), atomicity of large failing statements, and the printed formats.
+
+use std::path::Path;
+use std::time::Duration;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use tidewater_engine::Warehouse;
+use tidewater_sql::{OutputFormat, SqlEngine, format::write_output};
+
+struct Env {
+    dir: tempfile::TempDir,
+    sql: SqlEngine,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path().to_str().unwrap()).await.unwrap();
+    Env {
+        sql: SqlEngine::new(wh),
+        dir,
+    }
+}
+
+/// Every row as strings (NULL as "NULL").
+fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::new().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let f: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(f.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    out
+}
+
+impl Env {
+    async fn exec(&self, sql: &str) -> Vec<Vec<String>> {
+        match self.sql.execute(sql).await {
+            Ok(b) => rows(&b),
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    async fn one(&self, sql: &str) -> String {
+        let r = self.exec(sql).await;
+        assert_eq!(r.len(), 1, "{sql}: {r:?}");
+        r[0][0].clone()
+    }
+
+    async fn fails(&self, sql: &str) -> String {
+        match self.sql.execute(sql).await {
+            Ok(b) => panic!("{sql} succeeded: {:?}", rows(&b)),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Commit times (ms) of every snapshot, from SHOW SNAPSHOTS.
+    async fn commit_times(&self, table: &str) -> Vec<i64> {
+        let batches = self
+            .sql
+            .execute(&format!("SHOW SNAPSHOTS {table}"))
+            .await
+            .unwrap();
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column(1)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    fn parquet_files(&self) -> usize {
+        fn walk(p: &Path) -> usize {
+            std::fs::read_dir(p)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| {
+                            let p = e.path();
+                            if p.is_dir() {
+                                walk(&p)
+                            } else {
+                                usize::from(p.extension().is_some_and(|x| x == "parquet"))
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(self.dir.path())
+    }
+}
+
+const PEOPLE: &str = r#"CREATE TABLE t (id BIGINT NOT NULL, name STRING, age INT, PRIMARY KEY (id))
+    TBLPROPERTIES ("transactional"="true", "write.bucket.num"="8")"#;
+
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
+}
+
+#[tokio::test]
+async fn timestamp_as_of_reads_the_snapshot_committed_at_or_before_the_instant() {
+    let e = env().await;
+    e.exec(PEOPLE).await;
+    e.exec("INSERT INTO t VALUES (1, 'a', 1)").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    e.exec("INSERT INTO t VALUES (1, 'b', 2), (2, 'x', 3)")
+        .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    e.exec("DELETE FROM t WHERE id = 2").await;
+    let times = e.commit_times("t").await;
+    assert_eq!(times.len(), 3);
+    assert!(times[0] < times[1] && times[1] < times[2], "{times:?}");
+
+    let at = |ms: i64| {
+        format!(
+            "SELECT id, name FROM t TIMESTAMP AS OF '{}' ORDER BY id",
+            utc(ms)
+        )
+    };
+    assert_eq!(e.exec(&at(times[0])).await, vec![vec!["1", "a"]]);
+    assert_eq!(e.exec(&at(times[1] - 1)).await, vec![vec!["1", "a"]]);
+    assert_eq!(
+        e.exec(&at(times[1])).await,
+        vec![vec!["1", "b"], vec!["2", "x"]]
+    );
+    assert_eq!(e.exec(&at(times[2])).await, vec![vec!["1", "b"]]);
+    let before = e.fails(&at(times[0] - 1)).await;
+    assert!(before.contains("has no snapshot at or before"), "{before}");
+
+    // An offset is honoured; a zone-less instant is UTC.
+    let t1 = chrono::DateTime::from_timestamp_millis(times[1])
+        .unwrap()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .to_rfc3339();
+    assert_eq!(
+        e.one(&format!("SELECT count(*) FROM t TIMESTAMP AS OF '{t1}'"))
+            .await,
+        "2"
+    );
+
+    // Changes in (t0, t1]: only what the second commit did.
+    let between = format!(
+        "SELECT id, name, _op FROM t TIMESTAMP BETWEEN '{}' AND '{}' ORDER BY id",
+        utc(times[0]),
+        utc(times[1])
+    );
+    assert_eq!(
+        e.exec(&between).await,
+        vec![vec!["1", "b", "upsert"], vec!["2", "x", "upsert"]]
+    );
+    // From before the first commit: everything, in its last state.
+    let all = format!(
+        "SELECT id, name, _op FROM t TIMESTAMP BETWEEN '2000-01-01' AND '{}' ORDER BY id",
+        utc(times[2])
+    );
+    assert_eq!(
+        e.exec(&all).await,
+        vec![vec!["1", "b", "upsert"], vec!["2", "NULL", "delete"]]
+    );
+}
+
+#[tokio::test]
+async fn show_snapshots_and_desc_extended_describe_the_history() {
+    let e = env().await;
+    e.exec(PEOPLE).await;
+    e.exec("INSERT INTO t VALUES (1, 'a', 1), (2, 'b', 2)")
+        .await;
+    e.exec("DELETE FROM t WHERE id = 1").await;
+    e.exec("UPDATE t SET age = 5").await;
+    let snaps = e.exec("SHOW SNAPSHOTS t").await;
+    let summary: Vec<Vec<&str>> = snaps
+        .iter()
+        .map(|r| vec![r[0].as_str(), r[2].as_str(), r[3].as_str(), r[4].as_str()])
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            vec!["1", "append", "2", "0"],
+            vec!["2", "append", "0", "1"],
+            vec!["3", "append", "1", "0"],
+        ]
+    );
+    let desc = e.exec("DESC EXTENDED t").await;
+    let detail = |k: &str| {
+        desc.iter()
+            .find(|r| r[0] == format!("# {k}"))
+            .map(|r| r[1].clone())
+            .unwrap_or_else(|| panic!("no {k} in {desc:?}"))
+    };
+    assert_eq!(detail("type"), "delta");
+    assert_eq!(detail("primary key"), "id");
+    assert_eq!(detail("buckets"), "8");
+    assert_eq!(detail("snapshots"), "3");
+    assert_eq!(detail("latest snapshot"), "3");
+    assert_eq!(detail("stored rows"), "4");
+    assert!(detail("size bytes").parse::<u64>().unwrap() > 0);
+    assert!(
+        detail("properties").contains("write.bucket.num=8"),
+        "{}",
+        detail("properties")
+    );
+}
+
+fn plan_text(batches: &[RecordBatch]) -> String {
+    rows(batches)
+        .into_iter()
+        .map(|r| r.join(": "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn scans_run_one_partition_per_bucket_and_prune_partitions_and_keys() {
+    let e = env().await;
+    e.exec(
+        r#"CREATE TABLE p (id BIGINT NOT NULL, v INT, PRIMARY KEY (id)) PARTITIONED BY (dd STRING)
+           TBLPROPERTIES ("transactional"="true", "write.bucket.num"="8")"#,
+    )
+    .await;
+    e.exec("INSERT INTO p SELECT value, 1, '01' FROM range(200)")
+        .await;
+    e.exec("INSERT INTO p SELECT value, 2, '02' FROM range(200)")
+        .await;
+
+    let all = plan_text(&e.sql.execute("EXPLAIN SELECT * FROM p").await.unwrap());
+    assert!(all.contains("splits=16, partitions=16"), "{all}");
+    let one = plan_text(
+        &e.sql
+            .execute("EXPLAIN SELECT * FROM p WHERE dd = '02'")
+            .await
+            .unwrap(),
+    );
+    assert!(one.contains("splits=8, partitions=8"), "{one}");
+    let key = plan_text(
+        &e.sql
+            .execute("EXPLAIN SELECT * FROM p WHERE id = 7 AND dd = '01'")
+            .await
+            .unwrap(),
+    );
+    assert!(key.contains("key lookup, splits=1"), "{key}");
+    assert_eq!(
+        e.one("SELECT v FROM p WHERE id = 7 AND dd = '01'").await,
+        "1"
+    );
+    assert_eq!(e.one("SELECT count(*) FROM p WHERE id = 7").await, "2");
+    assert_eq!(e.one("SELECT sum(v) FROM p").await, "600");
+}
+
+#[tokio::test]
+async fn large_statements_stream_and_upsert_in_one_commit() {
+    let e = env().await;
+    e.exec(PEOPLE).await;
+    e.exec("INSERT INTO t SELECT value, concat('n', CAST(value AS STRING)), 1 FROM range(100000)")
+        .await;
+    assert_eq!(e.one("SELECT count(*) FROM t").await, "100000");
+    e.exec("UPDATE t SET age = 2 WHERE id % 2 = 0").await;
+    assert_eq!(e.one("SELECT sum(age) FROM t").await, "150000");
+    assert_eq!(e.exec("SHOW SNAPSHOTS t").await.len(), 2);
+    assert_eq!(e.one("SELECT name FROM t WHERE id = 99999").await, "n99999");
+}
+
+#[tokio::test]
+async fn a_statement_failing_late_writes_nothing_and_leaves_no_files() {
+    let e = env().await;
+    e.exec(
+        r#"CREATE TABLE t (id BIGINT NOT NULL, name STRING, PRIMARY KEY (id))
+           TBLPROPERTIES ("transactional"="true", "write.bucket.num"="1")"#,
+    )
+    .await;
+    e.exec("INSERT INTO t VALUES (1, 'kept')").await;
+    let files = e.parquet_files();
+    // Enough rows to flush files before the bad row arrives (buckets flush at 1 MiB).
+    let err = e
+        .fails(
+            "INSERT INTO t SELECT CASE WHEN value = 299999 THEN NULL ELSE value END, \
+             repeat('x', 40) FROM range(300000)",
+        )
+        .await;
+    assert!(err.contains("primary-key column 'id' is NULL"), "{err}");
+    assert_eq!(e.exec("SHOW SNAPSHOTS t").await.len(), 1);
+    assert_eq!(e.one("SELECT count(*) FROM t").await, "1");
+    assert_eq!(
+        e.parquet_files(),
+        files,
+        "the aborted session's files are deleted"
+    );
+}
+
+#[tokio::test]
+async fn scripts_run_in_order_and_keep_the_current_project() {
+    let e = env().await;
+    let out = e
+        .exec(
+            "CREATE PROJECT p; USE p; CREATE TABLE x (a INT); INSERT INTO x VALUES (1), (2); \
+             SELECT sum(a) FROM x",
+        )
+        .await;
+    assert_eq!(out, vec![vec!["3"]]);
+    assert_eq!(e.sql.current_project(), "p");
+    assert_eq!(e.one("SELECT count(*) FROM p.x").await, "2");
+}
+
+async fn printed(e: &Env, sql: &str, format: OutputFormat) -> String {
+    let output = e.sql.run(sql).await.unwrap();
+    let mut out = Vec::new();
+    let mut messages = Vec::new();
+    write_output(&mut out, &mut messages, format, output)
+        .await
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn results_print_as_table_csv_and_json() {
+    let e = env().await;
+    e.exec(PEOPLE).await;
+    e.exec("INSERT INTO t VALUES (1, 'Danny', 27), (2, NULL, NULL)")
+        .await;
+    let q = "SELECT id, name, age, id = 1 AS first FROM t ORDER BY id";
+    assert_eq!(
+        printed(&e, q, OutputFormat::Csv).await,
+        "id,name,age,first\n1,Danny,27,true\n2,,,false\n"
+    );
+    assert_eq!(
+        printed(&e, q, OutputFormat::Json).await,
+        "{\"id\":1,\"name\":\"Danny\",\"age\":27,\"first\":true}\n\
+         {\"id\":2,\"name\":null,\"age\":null,\"first\":false}\n"
+    );
+    let table = printed(&e, q, OutputFormat::Table).await;
+    assert_eq!(
+        table,
+        "+----+-------+------+-------+\n\
+         | id | name  | age  | first |\n\
+         +----+-------+------+-------+\n\
+         | 1  | Danny | 27   | true  |\n\
+         | 2  | NULL  | NULL | false |\n\
+         +----+-------+------+-------+\n"
+    );
+    // Statements without a result set print nothing to the data output.
+    assert_eq!(
+        printed(&e, "INSERT INTO t VALUES (3, 'c', 1)", OutputFormat::Csv).await,
+        ""
+    );
+    // An empty result still has its header.
+    assert_eq!(
+        printed(&e, "SELECT id FROM t WHERE id < 0", OutputFormat::Csv).await,
+        "id\n"
+    );
+}
