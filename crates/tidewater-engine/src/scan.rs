@@ -12,6 +12,7 @@
 //! Delta tables). Splits run as tasks, a few at a time; each yields batches through a small
 //! channel, so memory stays bounded by batch size × files per section.
 
+mod lookup;
 pub mod merge;
 mod reader;
 
@@ -25,6 +26,7 @@ use arrow::row::{OwnedRow, RowConverter, SortField};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::RowSelection;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use snafu::ResultExt;
 use tidewater_format::hash::bucket_columns;
@@ -431,6 +433,23 @@ pub(crate) async fn open_file(
     ctx: &ScanContext,
     file: &DataFileMeta,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let mut roots = ctx.read.clone();
+    if ctx.kind == TableKind::Delta {
+        let ncols = ctx.file_schema.fields().len();
+        roots.push(ncols - 2);
+        roots.push(ncols - 1);
+    }
+    open_file_with(ctx, file, roots, None).await
+}
+
+/// Opens a stream over the given top-level file columns (`roots`, ascending) of a data file,
+/// optionally only the selected rows.
+pub(crate) async fn open_file_with(
+    ctx: &ScanContext,
+    file: &DataFileMeta,
+    roots: Vec<usize>,
+    selection: Option<RowSelection>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let path = ctx.table.paths().data_file(&file.path);
     let reader = reader::DataFileReader {
         store: ctx.storage.object_store().clone(),
@@ -444,21 +463,17 @@ pub(crate) async fn open_file(
             op: "open",
             path: &path,
         })?;
-    let ncols = ctx.file_schema.fields().len();
-    let mut roots = ctx.read.clone();
-    if ctx.kind == TableKind::Delta {
-        roots.push(ncols - 2);
-        roots.push(ncols - 1);
-    }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let stream = builder
+    let mut builder = builder
         .with_projection(mask)
-        .with_batch_size(ctx.batch_size)
-        .build()
-        .context(ParquetSnafu {
-            op: "read",
-            path: &path,
-        })?;
+        .with_batch_size(ctx.batch_size);
+    if let Some(selection) = selection {
+        builder = builder.with_row_selection(selection);
+    }
+    let stream = builder.build().context(ParquetSnafu {
+        op: "read",
+        path: &path,
+    })?;
     Ok(stream
         .map(move |r| {
             r.context(ParquetSnafu {

@@ -568,7 +568,11 @@ impl Session {
     /// Waits for background flushes (reporting the failure of any finished one) and flushes
     /// the largest buckets until `incoming` more bytes fit into `total_buffer_bytes`.
     async fn make_room(&mut self, incoming: usize) -> Result<()> {
-        while self.in_flight.front().is_some_and(|f| f.handle.is_finished()) {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.handle.is_finished())
+        {
             self.finish_oldest_flush().await?;
         }
         while self.buffered_bytes + self.in_flight_bytes + incoming > self.opts.total_buffer_bytes {
@@ -604,7 +608,7 @@ impl Session {
         }
     }
 
-        /// Starts writing one bucket's buffer as a file in the background, after waiting for a
+    /// Starts writing one bucket's buffer as a file in the background, after waiting for a
     /// free slot (at most `flush_concurrency` flushes run at once).
     async fn start_flush(&mut self, key: (PartitionSpec, u32)) -> Result<()> {
         while self.in_flight.len() >= self.opts.flush_concurrency {

@@ -6,8 +6,15 @@
 //! is a delete, and every other cursor positioned on the same key is advanced past it. Output rows
 //! are gathered as (batch, row) pairs and materialised with `interleave` every `batch_size` rows.
 
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt8Array, UInt64Array};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, UInt8Array, UInt64Array,
+};
+use arrow::buffer::ScalarBuffer;
 use arrow::compute::{filter_record_batch, interleave_record_batch};
+use arrow::datatypes::{Int64Type, Schema};
 use arrow::datatypes::{UInt8Type, UInt64Type};
 use arrow::row::{RowConverter, Rows};
 use arrow_array::cast::AsArray;
@@ -30,6 +37,10 @@ pub(crate) async fn read_split(ctx: &ScanContext, split: &Split, out: &Emitter) 
                 }
             }
         }
+        return Ok(());
+    }
+    if let Some(probe) = &ctx.probe {
+        super::lookup::lookup(ctx, split, probe, out).await?;
         return Ok(());
     }
     for section in sections(&split.files) {
@@ -92,18 +103,7 @@ async fn read_single(ctx: &ScanContext, file: &DataFileMeta, out: &Emitter) -> R
         let ops = batch
             .column(batch.num_columns() - 1)
             .as_primitive::<UInt8Type>();
-        let mut keep: Vec<bool> = ops.values().iter().map(|o| *o != OP_DELETE).collect();
-        if let Some(probe) = &ctx.probe {
-            let keys = key_columns(ctx, &batch);
-            let rows = key_converter(&keys)?
-                .convert_columns(&keys)
-                .context(ArrowSnafu {
-                    what: "key encoding",
-                })?;
-            for (i, k) in keep.iter_mut().enumerate() {
-                *k = *k && rows.row(i) == probe.row();
-            }
-        }
+        let keep: Vec<bool> = ops.values().iter().map(|o| *o != OP_DELETE).collect();
         let data = data_part(ctx, &batch)?;
         let data = if keep.iter().all(|k| *k) {
             data
@@ -119,10 +119,36 @@ async fn read_single(ctx: &ScanContext, file: &DataFileMeta, out: &Emitter) -> R
     Ok(true)
 }
 
+/// The keys of a cursor's batch: Arrow rows in general, the values themselves for the common
+/// single BIGINT key (several times cheaper to compare). All cursors of a merge use one kind.
+enum Keys {
+    Rows(Rows),
+    I64(ScalarBuffer<i64>),
+}
+
+impl Keys {
+    fn cmp_at(&self, i: usize, other: &Keys, j: usize) -> Ordering {
+        match (self, other) {
+            (Keys::I64(a), Keys::I64(b)) => a[i].cmp(&b[j]),
+            (Keys::Rows(a), Keys::Rows(b)) => a.row(i).cmp(&b.row(j)),
+            // Never mixed: the key type decides the kind for every batch of a table.
+            (Keys::I64(_), Keys::Rows(_)) => Ordering::Less,
+            (Keys::Rows(_), Keys::I64(_)) => Ordering::Greater,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Keys::I64(a) => a.len(),
+            Keys::Rows(r) => r.num_rows(),
+        }
+    }
+}
+
 struct Cursor {
     stream: BoxStream<'static, Result<RecordBatch>>,
     seq_offset: u64,
-    rows: Rows,
+    rows: Keys,
     seqs: UInt64Array,
     ops: UInt8Array,
     len: usize,
@@ -130,22 +156,29 @@ struct Cursor {
     slot: usize,
 }
 
-/// Loads the next non-empty batch of a file: (data batch, rows, global seqs, ops).
+/// Loads the next non-empty batch of a file: (data batch, keys, global seqs, ops).
 async fn next_batch(
     ctx: &ScanContext,
     conv: &RowConverter,
     stream: &mut BoxStream<'static, Result<RecordBatch>>,
     seq_offset: u64,
-) -> Result<Option<(RecordBatch, Rows, UInt64Array, UInt8Array)>> {
+) -> Result<Option<(RecordBatch, Keys, UInt64Array, UInt8Array)>> {
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
             continue;
         }
         let keys = key_columns(ctx, &batch);
-        let rows = conv.convert_columns(&keys).context(ArrowSnafu {
-            what: "key encoding",
-        })?;
+        let single_i64 = match keys.as_slice() {
+            [k] if k.null_count() == 0 => k.as_primitive_opt::<Int64Type>(),
+            _ => None,
+        };
+        let rows = match single_i64 {
+            Some(k) => Keys::I64(k.values().clone()),
+            None => Keys::Rows(conv.convert_columns(&keys).context(ArrowSnafu {
+                what: "key encoding",
+            })?),
+        };
         let local = batch
             .column(batch.num_columns() - 2)
             .as_primitive::<UInt64Type>();
@@ -162,10 +195,10 @@ async fn next_batch(
 /// `a` comes before `b`: smaller key, or same key and newer.
 fn before(cursors: &[Cursor], a: usize, b: usize) -> bool {
     let (ca, cb) = (&cursors[a], &cursors[b]);
-    match ca.rows.row(ca.pos).cmp(&cb.rows.row(cb.pos)) {
-        std::cmp::Ordering::Less => true,
-        std::cmp::Ordering::Greater => false,
-        std::cmp::Ordering::Equal => ca.seqs.value(ca.pos) > cb.seqs.value(cb.pos),
+    match ca.rows.cmp_at(ca.pos, &cb.rows, cb.pos) {
+        Ordering::Less => true,
+        Ordering::Greater => false,
+        Ordering::Equal => ca.seqs.value(ca.pos) > cb.seqs.value(cb.pos),
     }
 }
 
@@ -231,7 +264,7 @@ impl Merge<'_> {
             Some((batch, rows, seqs, ops)) => {
                 self.slots.push(batch);
                 cur.slot = self.slots.len() - 1;
-                cur.len = rows.num_rows();
+                cur.len = rows.len();
                 cur.rows = rows;
                 cur.seqs = seqs;
                 cur.ops = ops;
@@ -247,10 +280,22 @@ impl Merge<'_> {
         if self.picked.is_empty() {
             return Ok(true);
         }
-        let refs: Vec<&RecordBatch> = self.slots.iter().collect();
-        let batch = interleave_record_batch(&refs, &self.picked).context(ArrowSnafu {
-            what: "merging rows",
-        })?;
+        let batch = if self.ctx.outputs.is_empty() {
+            // Nothing projected (e.g. `count(*)`): only the number of rows matters.
+            RecordBatch::try_new_with_options(
+                Arc::new(Schema::empty()),
+                vec![],
+                &RecordBatchOptions::new().with_row_count(Some(self.picked.len())),
+            )
+            .context(ArrowSnafu {
+                what: "counting rows",
+            })?
+        } else {
+            let refs: Vec<&RecordBatch> = self.slots.iter().collect();
+            interleave_record_batch(&refs, &self.picked).context(ArrowSnafu {
+                what: "merging rows",
+            })?
+        };
         self.picked.clear();
         let mut slots = Vec::with_capacity(live.len());
         for &c in live {
@@ -289,7 +334,7 @@ async fn merge_files(ctx: &ScanContext, files: &[&DataFileMeta], out: &Emitter) 
             merge.cursors.push(Cursor {
                 stream: prefix,
                 seq_offset: f.seq_offset,
-                len: rows.num_rows(),
+                len: rows.len(),
                 rows,
                 seqs,
                 ops,
@@ -303,13 +348,10 @@ async fn merge_files(ctx: &ScanContext, files: &[&DataFileMeta], out: &Emitter) 
         }
     }
     let Some(mut m) = m else { return Ok(true) };
-    let probe = ctx.probe.clone();
     while let Some(&w) = heap.first() {
         {
             let c = &m.cursors[w];
-            let keep = c.ops.value(c.pos) != OP_DELETE
-                && probe.as_ref().is_none_or(|p| c.rows.row(c.pos) == p.row());
-            if keep {
+            if c.ops.value(c.pos) != OP_DELETE {
                 m.picked.push((c.slot, c.pos));
             }
         }
@@ -318,7 +360,7 @@ async fn merge_files(ctx: &ScanContext, files: &[&DataFileMeta], out: &Emitter) 
         while let Some(&t) = heap.first() {
             let same = {
                 let (ct, cw) = (&m.cursors[t], &m.cursors[w]);
-                ct.rows.row(ct.pos) == cw.rows.row(cw.pos)
+                ct.rows.cmp_at(ct.pos, &cw.rows, cw.pos) == Ordering::Equal
             };
             if !same {
                 break;
