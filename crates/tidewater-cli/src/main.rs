@@ -1,1 +1,77 @@
-fn main() {}
+//! # tidewater — the command
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`bench`] | `tidewater bench`: the `BENCHMARK.md` workload, timed and checked |
+//! | [`sql`] | `tidewater sql`: statements, scripts and an interactive shell |
+//! | [`error`] | errors of the command and their exit codes |
+//!
+//! One subcommand per job; each lives in its own module with a clap `Args` struct and a `run`
+//! function, and `main` only dispatches (`serve`, `table …` and `ingest` come next).
+//! Exit codes: 0 success, 1 failure (or a benchmark answer that was wrong), 2 usage errors.
+
+mod bench;
+mod error;
+mod sql;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tidewater: a MaxCompute-compatible Delta table store.
+#[derive(Debug, Parser)]
+#[command(name = "tidewater", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the upsert-stream benchmark workload (BENCHMARK.md) and check every answer.
+    Bench(bench::BenchArgs),
+    /// Run SQL statements against a warehouse (scripts, or an interactive shell).
+    Sql(sql::SqlArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sql(args) => return sql::run_blocking(args),
+        Command::Bench(args) => bench::run(&args).map(|correct| {
+            if correct {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("tidewater bench: wrong answers, the run has no score");
+                ExitCode::FAILURE
+            }
+        }),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("tidewater: {e}");
+        ExitCode::from(e.exit_code())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn quick_sizes_are_overridden_by_explicit_options() {
+        let cli = Cli::try_parse_from(["tidewater", "bench", "--quick", "--rows", "5000"]).unwrap();
+        let Command::Bench(args) = cli.command else {
+            panic!("parsed as bench");
+        };
+        let size = args.size();
+        assert_eq!(size.rows, 5000);
+        assert_eq!(size.commits, bench::workload::WorkloadSize::QUICK.commits);
+    }
+}

@@ -1,0 +1,304 @@
+//! `tidewater bench`: the "upsert-stream" workload of `BENCHMARK.md`, timed and checked.
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`workload`] | sizes, the deterministic data of every commit, the model and its answers |
+//! | [`embedded`] | phases A, B and C against the engine in this process |
+//! | [`resources`] | peak memory, bytes and files on disk |
+//! | [`report`] | the one JSON object (`--json`) or the readable table |
+//!
+//! Flow: parse the size → generate all data and the expected answers (untimed) → open the
+//! warehouse and create the table → phase A → phase B → phase C and the checks → measure memory
+//! and disk → report. A run whose answers differ from the model reports `"correct": false` and
+//! exits non-zero: a fast wrong answer has no score. Progress goes to stderr, the report alone to
+//! stdout.
+
+pub mod embedded;
+pub mod report;
+pub mod resources;
+pub mod workload;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, ValueEnum};
+use snafu::{ResultExt, ensure};
+use tidewater_engine::{DEFAULT_PROJECT, Warehouse};
+
+use crate::error::{EngineSnafu, InvalidParamsSnafu, IoSnafu, NotAvailableSnafu, Result};
+use embedded::Measured;
+use report::{Report, RunContext};
+use workload::{Workload, WorkloadSize};
+
+/// Name of the table the workload writes.
+pub const TABLE: &str = "upsert_stream";
+
+/// Where the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// The engine in this process.
+    Embedded,
+    /// A client writing through the Tunnel server in another process (not available yet).
+    Served,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Embedded => "embedded",
+            Mode::Served => "served",
+        }
+    }
+}
+
+/// Options of `tidewater bench`. Sizes default to `BENCHMARK.md`'s default size, or with
+/// `--quick` to a small one; any size option given overrides either.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Where the engine runs.
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub mode: Mode,
+    /// Print exactly one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Warehouse directory to write into (kept afterwards); default: a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub warehouse: Option<PathBuf>,
+    /// Phase A rows, ids 0..N [default: 2000000; quick: 100000].
+    #[arg(long, value_name = "N")]
+    pub rows: Option<u64>,
+    /// Phase A commits the rows are spread over [default: 20; quick: 10].
+    #[arg(long, value_name = "N")]
+    pub commits: Option<u32>,
+    /// Phase B commits [default: 50; quick: 10].
+    #[arg(long, value_name = "N")]
+    pub stream_commits: Option<u32>,
+    /// Phase B upserts per commit, a fifth of them new ids [default: 20000; quick: 2000].
+    #[arg(long, value_name = "N")]
+    pub stream_upserts: Option<u32>,
+    /// Phase B deletes per commit [default: 200; quick: 50].
+    #[arg(long, value_name = "N")]
+    pub stream_deletes: Option<u32>,
+    /// Hash buckets of the table [default: 4].
+    #[arg(long, value_name = "N")]
+    pub buckets: Option<u32>,
+    /// Seed of the generated data [default: 42].
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// A small size that runs in seconds (100000 rows in 10 commits, 10 stream commits of
+    /// 2000 upserts and 50 deletes).
+    #[arg(long)]
+    pub quick: bool,
+    /// Keep the temporary warehouse and print where it is.
+    #[arg(long)]
+    pub keep: bool,
+    /// Testing the checker: perturb the expected count so the run must report wrong answers.
+    #[arg(long, hide = true)]
+    pub inject_wrong_expectation: bool,
+    /// Profiling: print `phase-mark <phase> <begin|end> <unix s.ns> rss_mb=… peak_rss_mb=…`
+    /// lines on stderr, to cut a `perf record -k CLOCK_REALTIME` profile into phases
+    /// (`perf report --time <begin>,<end>`) and see which phase holds the memory.
+    #[arg(long, hide = true)]
+    pub phase_marks: bool,
+}
+
+static PHASE_MARKS: AtomicBool = AtomicBool::new(false);
+
+/// Prints a phase mark when `--phase-marks` is on.
+pub(crate) fn phase_mark(phase: &str, edge: &str) {
+    if PHASE_MARKS.load(Ordering::Relaxed) {
+        let ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mb = |f| resources::proc_status_mb(f).unwrap_or(f64::NAN);
+        eprintln!(
+            "phase-mark {phase} {edge} {}.{:09} rss_mb={:.0} peak_rss_mb={:.0}",
+            ns / 1_000_000_000,
+            ns % 1_000_000_000,
+            mb("VmRSS"),
+            mb("VmHWM")
+        );
+    }
+}
+
+impl BenchArgs {
+    /// The workload size these options describe.
+    pub fn size(&self) -> WorkloadSize {
+        let base = if self.quick {
+            WorkloadSize::QUICK
+        } else {
+            WorkloadSize::DEFAULT
+        };
+        WorkloadSize {
+            rows: self.rows.unwrap_or(base.rows),
+            commits: self.commits.unwrap_or(base.commits),
+            stream_commits: self.stream_commits.unwrap_or(base.stream_commits),
+            stream_upserts: self.stream_upserts.unwrap_or(base.stream_upserts),
+            stream_deletes: self.stream_deletes.unwrap_or(base.stream_deletes),
+            buckets: self.buckets.unwrap_or(base.buckets),
+            seed: self.seed.unwrap_or(base.seed),
+        }
+    }
+}
+
+/// Runs the benchmark and prints its report. `Ok(false)` when an answer was wrong.
+pub fn run(args: &BenchArgs) -> Result<bool> {
+    if args.mode == Mode::Served {
+        return NotAvailableSnafu {
+            what: "bench --mode served",
+            reason: "it needs the server (issue #4); use --mode embedded",
+        }
+        .fail();
+    }
+    let size = args.size();
+    size.validate()?;
+    PHASE_MARKS.store(args.phase_marks, Ordering::Relaxed);
+
+    eprintln!(
+        "generating: {} rows in {} commits, {} stream commits of {} upserts ({} new) + {} deletes, seed {}",
+        size.rows,
+        size.commits,
+        size.stream_commits,
+        size.stream_upserts,
+        size.stream_new(),
+        size.stream_deletes,
+        size.seed
+    );
+    let t = Instant::now();
+    let mut workload = Workload::generate(&size)?;
+    if args.inject_wrong_expectation {
+        workload.expected.count += 1;
+    }
+    let generate_s = t.elapsed().as_secs_f64();
+    eprintln!("generated in {generate_s:.2} s");
+
+    // The warehouse: the given directory, or a temporary one.
+    let (dir, temp) = match &args.warehouse {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("tidewater-bench-")
+                .tempdir()
+                .context(IoSnafu {
+                    op: "creating a temporary directory in",
+                    path: std::env::temp_dir(),
+                })?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let location = dir.to_str().map(str::to_string).ok_or_else(|| {
+        InvalidParamsSnafu {
+            reason: format!("--warehouse {} is not valid UTF-8", dir.display()),
+        }
+        .build()
+    })?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context(crate::error::RuntimeSnafu)?;
+    let rss_after_generate_mb = resources::proc_status_mb("VmRSS");
+    let peak_rss_reset = resources::reset_peak_rss();
+    let expected = workload.expected.clone();
+    let measured = runtime.block_on(run_embedded(&location, workload))?;
+    let peak_rss_mb = resources::proc_status_mb("VmHWM");
+    drop(runtime);
+
+    // A warehouse given as a URL (`memory://`, `s3://`) has no directory to measure.
+    let disk = match resources::disk_usage(&dir.join(DEFAULT_PROJECT).join(TABLE)) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("bytes on disk not measured: {e}");
+            None
+        }
+    };
+    let kept = match temp {
+        Some(t) if args.keep => {
+            let p = t.keep();
+            eprintln!("warehouse kept at {}", p.display());
+            Some(p.display().to_string())
+        }
+        Some(t) => {
+            let p = t.path().to_path_buf();
+            t.close().context(IoSnafu {
+                op: "removing the temporary warehouse",
+                path: p,
+            })?;
+            None
+        }
+        None => Some(location),
+    };
+    let report = Report::new(
+        &size,
+        &expected,
+        &measured,
+        RunContext {
+            mode: args.mode.name(),
+            quick: args.quick,
+            generate_s,
+            rss_after_generate_mb,
+            peak_rss_reset,
+            peak_rss_mb,
+            disk,
+            warehouse: kept,
+        },
+    );
+    if args.json {
+        println!("{}", report.to_json().context(crate::error::JsonSnafu)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(report.correct)
+}
+
+async fn run_embedded(location: &str, workload: Workload) -> Result<Measured> {
+    let warehouse = Warehouse::open(location).await.context(EngineSnafu {
+        op: format!("opening the warehouse '{location}'"),
+    })?;
+    let exists = warehouse
+        .table_exists(DEFAULT_PROJECT, TABLE)
+        .await
+        .context(EngineSnafu {
+            op: "looking up the bench table",
+        })?;
+    ensure!(
+        !exists,
+        InvalidParamsSnafu {
+            reason: format!(
+                "the warehouse '{location}' already holds table {DEFAULT_PROJECT}.{TABLE}; use a new --warehouse directory"
+            ),
+        }
+    );
+    let table = warehouse
+        .create_table(
+            DEFAULT_PROJECT,
+            TABLE,
+            workload::table_schema()?,
+            workload::table_properties(workload.size.buckets)?,
+            false,
+        )
+        .await
+        .context(EngineSnafu {
+            op: "creating the bench table",
+        })?;
+    let Workload {
+        bulk,
+        stream,
+        expected,
+        ..
+    } = workload;
+    phase_mark("a", "begin");
+    let mut m = Measured {
+        phase_a: embedded::phase_a(&table, bulk).await?,
+        ..Default::default()
+    };
+    phase_mark("a", "end");
+    eprintln!("phase A: {:.3} M rows/s", m.phase_a.rows_per_s() / 1e6);
+    phase_mark("b", "begin");
+    m.phase_b = embedded::phase_b(&table, stream).await?;
+    phase_mark("b", "end");
+    eprintln!("phase B: {:.3} M rows/s", m.phase_b.rows_per_s() / 1e6);
+    embedded::phase_c(&table, &expected, &mut m).await?;
+    Ok(m)
+}

@@ -1,0 +1,189 @@
+//! `tidewater bench`, run as a user runs it.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const REQUIRED_KEYS: &[&str] = &[
+    "system",
+    "mode",
+    "rows_a",
+    "phase_a_rows_per_s",
+    "phase_b_rows_per_s",
+    "commit_p50_ms",
+    "commit_p99_ms",
+    "c_count_s",
+    "c_point_s",
+    "c_avg_s",
+    "peak_rss_mb",
+    "bytes_on_disk",
+    "data_files",
+    "snapshots",
+    "correct",
+    "commits_a",
+    "stream_commits",
+    "stream_upserts",
+    "stream_deletes",
+    "buckets",
+    "seed",
+];
+
+fn tidewater(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tidewater"))
+        .args(args)
+        .output()
+        .expect("the tidewater binary runs")
+}
+
+/// The one JSON object stdout must hold.
+fn report(out: &Output) -> Value {
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object on stdout: {stdout}"
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(v.is_object());
+    v
+}
+
+#[test]
+fn quick_embedded_bench_reports_one_correct_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("wh");
+    let out = tidewater(&[
+        "bench",
+        "--mode",
+        "embedded",
+        "--quick",
+        "--json",
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr:\n{stderr}",
+        out.status
+    );
+    let v = report(&out);
+    for key in REQUIRED_KEYS {
+        assert!(v.get(key).is_some(), "missing key {key} in {v}");
+    }
+    assert_eq!(v["correct"], Value::Bool(true), "{v}");
+    assert_eq!(v["system"], "tidewater-embedded");
+    assert_eq!(v["mode"], "embedded");
+    assert_eq!(v["rows_a"], 100_000);
+    assert_eq!(v["rows_b"], 10 * (2_000 + 50));
+    // 1 bulk commit per phase A commit and one per stream commit.
+    assert_eq!(v["snapshots"], 10 + 10);
+    assert_eq!(v["expected_count"], 100_000 + 10 * (400 - 50));
+    for key in [
+        "phase_a_rows_per_s",
+        "phase_b_rows_per_s",
+        "c_count_s",
+        "c_point_s",
+        "c_avg_s",
+    ] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key} in {v}");
+    }
+    // A given warehouse is kept, and the data files counted are there.
+    let parquet = walk(&warehouse)
+        .iter()
+        .filter(|p| p.ends_with(".parquet"))
+        .count();
+    assert!(parquet > 0);
+    assert_eq!(v["data_files"], parquet as u64);
+    assert!(
+        stderr.contains("phase A"),
+        "progress goes to stderr: {stderr}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_wrong_answer_makes_the_run_fail_with_correct_false() {
+    let out = tidewater(&[
+        "bench",
+        "--mode",
+        "embedded",
+        "--json",
+        "--rows",
+        "2000",
+        "--commits",
+        "2",
+        "--stream-commits",
+        "2",
+        "--stream-upserts",
+        "100",
+        "--stream-deletes",
+        "10",
+        "--inject-wrong-expectation",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = report(&out);
+    assert_eq!(v["correct"], Value::Bool(false));
+    let wrong = v["wrong_answers"].as_array().unwrap();
+    assert!(
+        wrong
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("count(*)")),
+        "{v}"
+    );
+}
+
+#[test]
+fn served_mode_is_refused_with_a_clear_message() {
+    let out = tidewater(&["bench", "--mode", "served", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not available yet"), "{stderr}");
+    assert!(stderr.contains("server (issue #4)"), "{stderr}");
+}
+
+#[test]
+fn impossible_sizes_are_usage_errors() {
+    let out = tidewater(&["bench", "--rows", "10", "--commits", "20"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--commits 20"));
+}
+
+#[test]
+fn the_readable_report_is_a_table() {
+    let out = tidewater(&[
+        "bench",
+        "--rows",
+        "2000",
+        "--commits",
+        "2",
+        "--stream-commits",
+        "2",
+        "--stream-upserts",
+        "100",
+        "--stream-deletes",
+        "10",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for part in ["phase A", "phase B", "phase C", "peak RSS", "correct  yes"] {
+        assert!(stdout.contains(part), "{part} missing in:\n{stdout}");
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the `tidewater` command: they run the built binary.
+
+mod bench;
+mod sql;
