@@ -15,9 +15,10 @@ use arrow_array::cast::AsArray;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use snafu::ResultExt;
 use tidewater_format::path::data_file_relative;
-use tidewater_format::schema::{OP_DELETE, TableKind};
+use tidewater_format::schema::{OP_DELETE, SEQ_COLUMN, TableKind};
 use tidewater_format::{DataFileMeta, KeyValue, PartitionSpec};
 
 use crate::error::{ArrowSnafu, ParquetSnafu, Result};
@@ -35,13 +36,22 @@ pub(crate) struct FileTarget {
     pub schema_id: u32,
 }
 
-pub(crate) fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+/// Parquet settings of data files. Key columns and `_seq` are unique within a file, so
+/// dictionary encoding could never pay off for them and is not attempted.
+pub(crate) fn writer_properties(target: &FileTarget) -> WriterProperties {
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_data_page_row_count_limit(8192)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build()
+        .set_max_row_group_row_count(Some(1 << 20));
+    if target.kind == TableKind::Delta {
+        for i in &target.key_indices {
+            let name = target.file_schema.field(*i).name();
+            b = b.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
+        }
+        b = b.set_column_dictionary_enabled(ColumnPath::from(SEQ_COLUMN), false);
+    }
+    b.build()
 }
 
 /// Sorts rows by (key, `_seq`) and keeps the last row of every key.
@@ -112,11 +122,13 @@ pub(crate) fn encode_file(
     let file_id = uuid::Uuid::new_v4().to_string();
     let path = data_file_relative(&target.partition.dir(), target.bucket, &file_id);
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 3 + 1024);
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties()))
-        .context(ParquetSnafu {
-            op: "encode",
-            path: &path,
-        })?;
+    let mut writer =
+        ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(target))).context(
+            ParquetSnafu {
+                op: "encode",
+                path: &path,
+            },
+        )?;
     writer.write(&batch).context(ParquetSnafu {
         op: "encode",
         path: &path,
