@@ -30,7 +30,7 @@ use arrow_array::cast::AsArray;
 use futures::StreamExt;
 use snafu::ResultExt;
 use tidewater_format::schema::{OP_DELETE, TableKind};
-use tidewater_format::{DataFileMeta, PartitionSpec, Snapshot};
+use tidewater_format::{PartitionSpec, Snapshot};
 
 use crate::error::{ArrowSnafu, InvalidInputSnafu, NotDeltaTableSnafu, Result, UnknownColumnSnafu};
 use crate::scan::{
@@ -281,29 +281,6 @@ fn run_split(ctx: Arc<ChangesContext>, schema: SchemaRef, split: Split) -> Recor
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).boxed()
 }
 
-/// Groups files into sections of transitively overlapping key ranges.
-fn sections(files: &[DataFileMeta]) -> Vec<Vec<&DataFileMeta>> {
-    let mut sorted: Vec<&DataFileMeta> = files.iter().collect();
-    sorted.sort_by(|a, b| a.min_key.cmp(&b.min_key));
-    let mut out: Vec<Vec<&DataFileMeta>> = Vec::new();
-    let mut end = None;
-    for f in sorted {
-        match (out.last_mut(), &end) {
-            (Some(sec), Some(e)) if &f.min_key <= e => {
-                sec.push(f);
-                if &f.max_key > e {
-                    end = Some(f.max_key.clone());
-                }
-            }
-            _ => {
-                out.push(vec![f]);
-                end = Some(f.max_key.clone());
-            }
-        }
-    }
-    out
-}
-
 /// Rows of one file batch inside the range: (read columns, global seqs, ops).
 fn in_range(
     ctx: &ChangesContext,
@@ -350,7 +327,7 @@ async fn read_split(
     split: &Split,
     tx: &Sender,
 ) -> Result<()> {
-    for section in sections(&split.files) {
+    for section in crate::scan::merge::sections(&split.files) {
         let mut rows: Vec<RecordBatch> = Vec::new();
         for f in &section {
             let mut stream = open_file(&ctx.scan, f).await?;

@@ -57,7 +57,7 @@ pub(crate) async fn read_split(ctx: &ScanContext, split: &Split, out: &Emitter) 
 }
 
 /// Groups files into sections of transitively overlapping key ranges, in key order.
-fn sections(files: &[DataFileMeta]) -> Vec<Vec<&DataFileMeta>> {
+pub(crate) fn sections(files: &[DataFileMeta]) -> Vec<Vec<&DataFileMeta>> {
     let mut sorted: Vec<&DataFileMeta> = files.iter().filter(|f| f.row_count > 0).collect();
     sorted.sort_by(|a, b| a.min_key.cmp(&b.min_key));
     let mut out: Vec<Vec<&DataFileMeta>> = Vec::new();
