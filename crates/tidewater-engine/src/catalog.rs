@@ -2,8 +2,10 @@
 //!
 //! A project exists when `<project>/_project.json` exists; a table exists when
 //! `<project>/<table>/schema/0` exists (created with put-if-absent, so two concurrent creates of
-//! one table cannot both succeed). Dropping a table deletes its schema first (it disappears at
-//! once), then everything below its directory. The `default` project always exists.
+//! one table cannot both succeed). Dropping a table deletes everything below its directory and
+//! its schema last, so an interrupted drop leaves a (partly emptied) table that a second `DROP`
+//! finishes, and creating a table never deletes anything (a concurrent create cannot lose the
+//! other's data). The `default` project always exists.
 //!
 //! [`Warehouse`] caches open [`Table`]s so their snapshot and manifest caches are shared; a cached
 //! table is reused only while its `table_id` matches the one in storage.
@@ -161,18 +163,6 @@ impl Warehouse {
             now_ms(),
         )?;
         let storage = &self.inner.storage;
-        if storage.exists(&paths.schema(0)).await? {
-            if if_not_exists {
-                return self.table(project, name).await;
-            }
-            return TableExistsSnafu {
-                project,
-                table: name,
-            }
-            .fail();
-        }
-        // Leftovers of a drop that was interrupted must not leak into the new table.
-        storage.delete_prefix(paths.root()).await?;
         if !storage
             .put_if_absent(&paths.schema(0), meta.encode()?)
             .await?
@@ -244,12 +234,19 @@ impl Warehouse {
             }
             .fail();
         }
-        self.inner.storage.delete(&paths.schema(0)).await?;
         self.inner
             .tables
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(project.to_string(), name.to_string()));
-        self.inner.storage.delete_prefix(paths.root()).await
+        let storage = &self.inner.storage;
+        let schema_dir = format!("{}/schema", paths.root());
+        let (dirs, _) = storage.list_dir(paths.root()).await?;
+        for d in dirs.iter().filter(|d| d.as_str() != "schema") {
+            storage
+                .delete_prefix(&format!("{}/{d}", paths.root()))
+                .await?;
+        }
+        storage.delete_prefix(&schema_dir).await
     }
 }
