@@ -17,7 +17,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray, UInt32Array};
+use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use snafu::ResultExt;
 use tidewater_format::schema::TableKind;
@@ -113,42 +113,21 @@ impl Overwrite {
             RowOp::Insert,
             self.partition.is_none(),
         )?;
+        let by_partition = rows.rows_by_partition(schema, self.partition.as_ref())?;
         let data =
             RecordBatch::try_new(schema.data_arrow_schema(), rows.columns).context(ArrowSnafu {
                 what: "assembling rows",
             })?;
         let mut groups: Vec<(PartitionSpec, RecordBatch)> = Vec::new();
-        match (&self.partition, &rows.partitions) {
-            (Some(p), _) => groups.push((p.clone(), data)),
-            (None, Some(parts)) => {
-                let names = schema.partition_names();
-                let mut by_part: HashMap<Vec<&str>, Vec<u32>> = HashMap::new();
-                for row in 0..rows.num_rows {
-                    let values: Vec<&str> =
-                        parts.iter().map(|p: &StringArray| p.value(row)).collect();
-                    by_part.entry(values).or_default().push(row as u32);
-                }
-                for (values, idx) in by_part {
-                    let spec = PartitionSpec(
-                        names
-                            .iter()
-                            .zip(values)
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect(),
-                    );
-                    let part =
-                        take_record_batch(&data, &UInt32Array::from(idx)).context(ArrowSnafu {
-                            what: "grouping rows by partition",
-                        })?;
-                    groups.push((spec, part));
-                }
-            }
-            (None, None) => {
-                return InvalidInputSnafu {
-                    reason: "dynamic partitions need the partition columns in every batch",
-                }
-                .fail();
-            }
+        for (spec, idx) in by_partition {
+            let part = if idx.len() == data.num_rows() {
+                data.clone()
+            } else {
+                take_record_batch(&data, &UInt32Array::from(idx)).context(ArrowSnafu {
+                    what: "grouping rows by partition",
+                })?
+            };
+            groups.push((spec, part));
         }
         let mut full = Vec::new();
         for (spec, part) in groups {

@@ -23,7 +23,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray, UInt8Array, UInt32Array, UInt64Array};
+use arrow::array::{RecordBatch, UInt8Array, UInt32Array, UInt64Array};
 use arrow::compute::take_record_batch;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -453,6 +453,7 @@ impl Session {
             op,
             self.meta.partition.is_none(),
         )?;
+        let by_partition = rows.rows_by_partition(schema, self.meta.partition.as_ref())?;
         let kind = table.kind();
         let n = rows.num_rows;
         let mut columns = rows.columns;
@@ -483,41 +484,17 @@ impl Session {
             vec![0; n]
         };
         // Group rows by (partition, bucket), keeping their order.
-        let mut groups: HashMap<(PartitionSpec, u32), Vec<u32>> = HashMap::new();
-        match (&self.meta.partition, &rows.partitions) {
-            (Some(spec), _) => {
-                let mut by_bucket: Vec<Vec<u32>> = vec![Vec::new(); table.bucket_num() as usize];
-                for (row, b) in buckets.iter().enumerate() {
-                    by_bucket[*b as usize].push(row as u32);
-                }
-                for (b, idx) in by_bucket.into_iter().enumerate() {
-                    if !idx.is_empty() {
-                        groups.insert((spec.clone(), b as u32), idx);
-                    }
+        let mut groups: Vec<((PartitionSpec, u32), Vec<u32>)> = Vec::new();
+        for (spec, part_rows) in by_partition {
+            let mut by_bucket: Vec<Vec<u32>> = vec![Vec::new(); table.bucket_num() as usize];
+            for row in part_rows {
+                by_bucket[buckets[row as usize] as usize].push(row);
+            }
+            for (b, idx) in by_bucket.into_iter().enumerate() {
+                if !idx.is_empty() {
+                    groups.push(((spec.clone(), b as u32), idx));
                 }
             }
-            (None, Some(parts)) => {
-                let names = schema.partition_names();
-                let mut specs: HashMap<Vec<&str>, PartitionSpec> = HashMap::new();
-                for (row, b) in buckets.iter().enumerate() {
-                    let values: Vec<&str> =
-                        parts.iter().map(|p: &StringArray| p.value(row)).collect();
-                    let spec = specs
-                        .entry(values)
-                        .or_insert_with_key(|v| {
-                            PartitionSpec(
-                                names
-                                    .iter()
-                                    .zip(v)
-                                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                                    .collect(),
-                            )
-                        })
-                        .clone();
-                    groups.entry((spec, *b)).or_default().push(row as u32);
-                }
-            }
-            (None, None) => unreachable_partitions()?,
         }
         let mut parts = Vec::with_capacity(groups.len());
         let mut incoming = 0;
@@ -832,13 +809,6 @@ impl Session {
             .delete_prefix(&session_file(&self.table, self.id(), "block"))
             .await
     }
-}
-
-fn unreachable_partitions() -> Result<()> {
-    InvalidInputSnafu {
-        reason: "dynamic partitions need the partition columns in every batch",
-    }
-    .fail()
 }
 
 async fn write_file(

@@ -11,8 +11,10 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use arrow_array::cast::AsArray;
 use snafu::ResultExt;
+use std::collections::HashMap;
 use tidewater_format::partition::validate_partition_value;
-use tidewater_format::{Column, DataType, TableSchema};
+
+use tidewater_format::{Column, DataType, PartitionSpec, TableSchema};
 
 use crate::error::{
     ArrowSnafu, BadPartitionValueSnafu, InvalidInputSnafu, MissingColumnSnafu, NullKeySnafu,
@@ -36,6 +38,43 @@ pub(crate) struct ValidRows {
     pub columns: Vec<ArrayRef>,
     pub partitions: Option<Vec<StringArray>>,
     pub num_rows: usize,
+}
+
+impl ValidRows {
+    /// Row indices per partition, each in row order: all rows in `static_spec`, or grouped by
+    /// the rows' own partition values (dynamic partitions).
+    pub(crate) fn rows_by_partition(
+        &self,
+        schema: &TableSchema,
+        static_spec: Option<&PartitionSpec>,
+    ) -> Result<Vec<(PartitionSpec, Vec<u32>)>> {
+        match (static_spec, &self.partitions) {
+            (Some(spec), _) => Ok(vec![(spec.clone(), (0..self.num_rows as u32).collect())]),
+            (None, Some(parts)) => {
+                let mut by_values: HashMap<Vec<&str>, Vec<u32>> = HashMap::new();
+                for row in 0..self.num_rows {
+                    let values: Vec<&str> = parts.iter().map(|p| p.value(row)).collect();
+                    by_values.entry(values).or_default().push(row as u32);
+                }
+                let names = schema.partition_names();
+                Ok(by_values
+                    .into_iter()
+                    .map(|(values, rows)| {
+                        let spec = names
+                            .iter()
+                            .zip(values)
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect();
+                        (PartitionSpec(spec), rows)
+                    })
+                    .collect())
+            }
+            (None, None) => InvalidInputSnafu {
+                reason: "dynamic partitions need the partition columns in every batch",
+            }
+            .fail(),
+        }
+    }
 }
 
 fn find_input<'a>(batch: &'a RecordBatch, name: &str) -> Option<(usize, &'a ArrayRef)> {
