@@ -4,6 +4,8 @@
 //!
 //! | module | concept |
 //! |---|---|
+//! | [`api`] | the HTTP API's request and response bodies |
+//! | [`auth`] | request signing (AccessKey id/secret, HMAC-SHA256) |
 //! | [`types`] | the MaxCompute type system (DESIGN §2) and its mapping onto Arrow |
 //! | [`schema`] | table schemas: columns, primary key, partition columns; the hidden `_seq`/`_op` columns |
 //! | [`properties`] | table properties (`transactional`, `write.bucket.num`, `acid.data.retain.hours`) |
@@ -16,6 +18,8 @@
 //! When you change a persisted struct: add fields as `Option`/`#[serde(default)]`, never reuse an
 //! enum tag, and add a golden fixture for the new format version under `testdata/`.
 
+pub mod api;
+pub mod auth;
 pub mod error;
 pub mod hash;
 pub mod key;
