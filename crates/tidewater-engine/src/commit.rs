@@ -36,7 +36,8 @@ const MAX_ATTEMPTS: u32 = 1000;
 pub(crate) struct CommitRequest {
     pub commit_id: Option<CommitId>,
     pub kind: SnapshotKind,
-    /// New files, with `_seq` relative to 0 (their `seq_offset` is set here).
+    /// New files; their `seq_offset`, `min_seq` and `max_seq` are relative to this commit's first
+    /// sequence number (usually 0) and are made global here.
     pub added: Vec<DataFileMeta>,
     /// Live files this commit removes (compaction, overwrite).
     pub removed: Vec<DataFileMeta>,
@@ -105,7 +106,7 @@ pub(crate) async fn commit(table: &Table, req: CommitRequest) -> Result<Arc<Snap
             .iter()
             .map(|f| {
                 let mut f = f.clone();
-                f.seq_offset = seq_base;
+                f.seq_offset += seq_base;
                 f.min_seq += seq_base;
                 f.max_seq += seq_base;
                 ManifestEntry {

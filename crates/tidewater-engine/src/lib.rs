@@ -6,6 +6,7 @@
 //! | [`catalog`] | [`Warehouse`]: projects and tables |
 //! | [`table`] | [`Table`]: metadata, snapshots, live files |
 //! | [`session`] | [`Session`]: validated, bucketed, buffered writes; flush; commit; abort |
+//! | [`tunnel`] | [`TunnelSession`]: sessions fed by numbered per-bucket blocks (the Tunnel API) |
 //! | [`validate`] | row validation (types, NULL keys, lengths, partitions) |
 //! | `write` | sorted, de-duplicated Parquet data files |
 //! | `commit` | the optimistic, idempotent commit protocol |
@@ -15,6 +16,8 @@
 //!
 //! Write path: `Session::write` → validate → route to (partition, bucket) → buffer →
 //! flush (sort, dedup, Parquet, durable put, block record) → `Session::commit` → snapshot.
+//! Tunnel path: `TunnelSession::write_block` → validate, check bucket → sorted file per
+//! partition → durable block record (ack) → `TunnelSession::commit` → snapshot.
 //! Read path: `Table::scan` → pin snapshot → live files → prune → per-bucket merge → batches.
 
 pub mod catalog;
@@ -26,6 +29,7 @@ pub mod scan;
 pub mod session;
 pub mod store;
 pub mod table;
+pub mod tunnel;
 mod util;
 pub mod validate;
 mod write;
@@ -38,5 +42,6 @@ pub use overwrite::Overwrite;
 pub use scan::{RecordBatchStream, ScanBuilder, ScanPlan, Split};
 pub use session::{Session, SessionBuilder, SessionKind};
 pub use table::Table;
+pub use tunnel::{BlockWritten, TunnelSession, TunnelState, TunnelStatus};
 pub use util::now_ms;
 pub use validate::RowOp;

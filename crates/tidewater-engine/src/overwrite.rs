@@ -26,7 +26,7 @@ use tidewater_format::{CommitId, DataFileMeta, PartitionSpec, Snapshot, Snapshot
 use crate::commit::{CommitRequest, commit, find_commit};
 use crate::error::{ArrowSnafu, InvalidInputSnafu, JoinSnafu, Result};
 use crate::table::Table;
-use crate::validate::{RowOp, validate_rows};
+use crate::validate::{Ops, RowOp, validate_rows};
 use crate::write::{FileTarget, encode_file};
 
 /// A partition's buffered rows are written as a file once they reach this size.
@@ -110,7 +110,7 @@ impl Overwrite {
             &table.full_name(),
             schema,
             batch,
-            RowOp::Insert,
+            Ops::All(RowOp::Insert),
             self.partition.is_none(),
         )?;
         let by_partition = rows.rows_by_partition(schema, self.partition.as_ref())?;

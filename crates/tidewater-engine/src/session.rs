@@ -41,7 +41,7 @@ use crate::error::{
 };
 use crate::table::Table;
 use crate::util::now_ms;
-use crate::validate::{RowOp, validate_rows};
+use crate::validate::{Ops, RowOp, validate_rows};
 use crate::write::{FileTarget, SharedTarget, encode_file};
 
 pub const DEFAULT_BUCKET_BUFFER_BYTES: usize = 1 << 20;
@@ -122,6 +122,10 @@ impl SessionBuilder {
         self
     }
 
+    pub(crate) fn options(&self) -> &SessionOptions {
+        &self.opts
+    }
+
     /// Creates the session. Its durable state is written by the first [`Session::flush`].
     pub async fn open(self) -> Result<Session> {
         Session::create(self.table, self.opts).await
@@ -129,16 +133,31 @@ impl SessionBuilder {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionMeta {
-    format_version: u32,
-    session_id: String,
-    table_id: String,
-    kind: SessionKind,
+pub(crate) struct SessionMeta {
+    pub format_version: u32,
+    pub session_id: String,
+    pub table_id: String,
+    pub kind: SessionKind,
     /// `None` for dynamic partitions.
-    partition: Option<PartitionSpec>,
-    created_ms: i64,
+    pub partition: Option<PartitionSpec>,
+    pub created_ms: i64,
     /// Latest snapshot when the session was created: its commit can only be newer.
-    base_snapshot: Option<u64>,
+    pub base_snapshot: Option<u64>,
+    /// A Tunnel session ([`crate::tunnel`]): its rows arrive as numbered blocks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tunnel: bool,
+    /// When an uncommitted session expires (Tunnel sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+}
+
+impl SessionMeta {
+    pub(crate) fn commit_id(&self) -> CommitId {
+        CommitId {
+            writer: SESSION_WRITER.to_string(),
+            commit: self.session_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -148,12 +167,12 @@ struct BlockRecord {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct CommitMarker {
-    snapshot_id: u64,
+pub(crate) struct CommitMarker {
+    pub snapshot_id: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     Open,
     Committed(u64),
     Aborted,
@@ -202,34 +221,35 @@ impl std::fmt::Debug for Session {
     }
 }
 
-fn session_file(table: &Table, id: &str, name: &str) -> String {
+pub(crate) fn session_file(table: &Table, id: &str, name: &str) -> String {
     format!("{}/{name}", table.paths().session_dir(id))
 }
 
-impl Session {
-    async fn create(table: Table, opts: SessionOptions) -> Result<Session> {
-        let schema = table.schema();
-        if opts.kind == SessionKind::Upsert && table.kind() != TableKind::Delta {
-            return NotDeltaTableSnafu {
-                table: table.full_name(),
-                operation: "an upsert session",
-            }
-            .fail();
+/// The metadata of a new session: checks the session kind against the table and resolves the
+/// partition (static, dynamic or none).
+pub(crate) async fn new_session_meta(table: &Table, opts: &SessionOptions) -> Result<SessionMeta> {
+    let schema = table.schema();
+    if opts.kind == SessionKind::Upsert && table.kind() != TableKind::Delta {
+        return NotDeltaTableSnafu {
+            table: table.full_name(),
+            operation: "an upsert session",
         }
-        let partition = if schema.partition_columns.is_empty() {
-            if let Some(p) = &opts.partition
-                && !p.trim().is_empty()
-            {
-                PartitionSpec::parse(p, &[])?;
-            }
-            Some(PartitionSpec::default())
-        } else if opts.dynamic_partitions {
-            None
-        } else {
-            match &opts.partition {
-                Some(p) => Some(PartitionSpec::parse(p, &schema.partition_names())?),
-                None => {
-                    return InvalidInputSnafu {
+        .fail();
+    }
+    let partition = if schema.partition_columns.is_empty() {
+        if let Some(p) = &opts.partition
+            && !p.trim().is_empty()
+        {
+            PartitionSpec::parse(p, &[])?;
+        }
+        Some(PartitionSpec::default())
+    } else if opts.dynamic_partitions {
+        None
+    } else {
+        match &opts.partition {
+            Some(p) => Some(PartitionSpec::parse(p, &schema.partition_names())?),
+            None => {
+                return InvalidInputSnafu {
                         reason: format!(
                             "table '{}' is partitioned by ({}): give a partition such as '{}' or use dynamic partitions",
                             table.full_name(),
@@ -243,19 +263,82 @@ impl Session {
                         ),
                     }
                     .fail();
-                }
             }
-        };
-        let base_snapshot = table.latest_snapshot().await?.map(|s| s.id);
-        let meta = SessionMeta {
-            format_version: SESSION_FORMAT_VERSION,
-            session_id: uuid::Uuid::new_v4().to_string(),
-            table_id: table.metadata().table_id.clone(),
-            kind: opts.kind,
-            partition,
-            created_ms: now_ms(),
-            base_snapshot,
-        };
+        }
+    };
+    let base_snapshot = table.latest_snapshot().await?.map(|s| s.id);
+    Ok(SessionMeta {
+        format_version: SESSION_FORMAT_VERSION,
+        session_id: uuid::Uuid::new_v4().to_string(),
+        table_id: table.metadata().table_id.clone(),
+        kind: opts.kind,
+        partition,
+        created_ms: now_ms(),
+        base_snapshot,
+        tunnel: false,
+        expires_ms: None,
+    })
+}
+
+/// Reads a session's metadata; `NotFound` unless it belongs to `table`.
+pub(crate) async fn load_session_meta(table: &Table, id: &str) -> Result<SessionMeta> {
+    validate_session_id(id)?;
+    let not_found = || {
+        SessionNotFoundSnafu {
+            table: table.full_name(),
+            session: id,
+        }
+        .build()
+    };
+    let meta_path = session_file(table, id, "meta.json");
+    let bytes = table
+        .storage()
+        .get_opt(&meta_path)
+        .await?
+        .ok_or_else(not_found)?;
+    let meta: SessionMeta = serde_json::from_slice(&bytes).map_err(|e| {
+        crate::error::CorruptedSnafu {
+            path: meta_path.clone(),
+            reason: e.to_string(),
+        }
+        .build()
+    })?;
+    if meta.table_id != table.metadata().table_id {
+        return Err(not_found());
+    }
+    Ok(meta)
+}
+
+/// A session's outcome as recorded in the warehouse: its markers, or its commit id in a snapshot
+/// (committed, but the process died before writing the marker).
+pub(crate) async fn load_session_state(table: &Table, meta: &SessionMeta) -> Result<State> {
+    let storage = table.storage();
+    let id = meta.session_id.as_str();
+    if let Some(b) = storage
+        .get_opt(&session_file(table, id, "commit.json"))
+        .await?
+        && let Ok(m) = serde_json::from_slice::<CommitMarker>(&b)
+    {
+        return Ok(State::Committed(m.snapshot_id));
+    }
+    if storage
+        .exists(&session_file(table, id, "abort.json"))
+        .await?
+    {
+        return Ok(State::Aborted);
+    }
+    if let Some(s) =
+        crate::commit::find_commit(table, &meta.commit_id(), meta.base_snapshot.unwrap_or(0))
+            .await?
+    {
+        return Ok(State::Committed(s.id));
+    }
+    Ok(State::Open)
+}
+
+impl Session {
+    async fn create(table: Table, opts: SessionOptions) -> Result<Session> {
+        let meta = new_session_meta(&table, &opts).await?;
         Ok(Session::from_parts(
             table,
             meta,
@@ -294,49 +377,17 @@ impl Session {
 
     /// Reopens a session created by any process, with every block it acknowledged.
     pub(crate) async fn reopen(table: Table, id: &str) -> Result<Session> {
-        validate_session_id(id)?;
+        let meta = load_session_meta(&table, id).await?;
+        if meta.tunnel {
+            return InvalidInputSnafu {
+                reason: format!(
+                    "session '{id}' is a Tunnel session: its blocks are committed through the Tunnel API"
+                ),
+            }
+            .fail();
+        }
+        let state = load_session_state(&table, &meta).await?;
         let storage = table.storage().clone();
-        let not_found = || {
-            SessionNotFoundSnafu {
-                table: table.full_name(),
-                session: id,
-            }
-            .build()
-        };
-        let meta_path = session_file(&table, id, "meta.json");
-        let bytes = storage.get_opt(&meta_path).await?.ok_or_else(not_found)?;
-        let meta: SessionMeta = serde_json::from_slice(&bytes).map_err(|e| {
-            crate::error::CorruptedSnafu {
-                path: meta_path.clone(),
-                reason: e.to_string(),
-            }
-            .build()
-        })?;
-        if meta.table_id != table.metadata().table_id {
-            return Err(not_found());
-        }
-        let mut state = State::Open;
-        if let Some(b) = storage
-            .get_opt(&session_file(&table, id, "commit.json"))
-            .await?
-            && let Ok(m) = serde_json::from_slice::<CommitMarker>(&b)
-        {
-            state = State::Committed(m.snapshot_id);
-        } else if storage
-            .exists(&session_file(&table, id, "abort.json"))
-            .await?
-        {
-            state = State::Aborted;
-        } else if let Some(s) = crate::commit::find_commit(
-            &table,
-            &Self::commit_id_of(id),
-            meta.base_snapshot.unwrap_or(0),
-        )
-        .await?
-        {
-            // Committed, but the process died before writing the marker.
-            state = State::Committed(s.id);
-        }
         let mut staged = Vec::new();
         for path in storage.list(&session_file(&table, id, "block")).await? {
             let bytes = storage.get(&path).await?;
@@ -358,13 +409,6 @@ impl Session {
             flush_concurrency: DEFAULT_FLUSH_CONCURRENCY,
         };
         Ok(Session::from_parts(table, meta, opts, state, staged))
-    }
-
-    fn commit_id_of(id: &str) -> CommitId {
-        CommitId {
-            writer: SESSION_WRITER.to_string(),
-            commit: id.to_string(),
-        }
     }
 
     pub fn id(&self) -> &str {
@@ -450,7 +494,7 @@ impl Session {
             &table.full_name(),
             schema,
             batch,
-            op,
+            Ops::All(op),
             self.meta.partition.is_none(),
         )?;
         let by_partition = rows.rows_by_partition(schema, self.meta.partition.as_ref())?;
@@ -732,7 +776,7 @@ impl Session {
         let snapshot = commit(
             &self.table,
             CommitRequest {
-                commit_id: Some(Self::commit_id_of(self.id())),
+                commit_id: Some(self.meta.commit_id()),
                 kind: SnapshotKind::Append,
                 added: self.staged.clone(),
                 removed: Vec::new(),
@@ -775,7 +819,7 @@ impl Session {
         // belong to the table and must not be deleted.
         if let Some(s) = crate::commit::find_commit(
             &self.table,
-            &Self::commit_id_of(self.id()),
+            &self.meta.commit_id(),
             self.meta.base_snapshot.unwrap_or(0),
         )
         .await?

@@ -13,7 +13,7 @@ use arrow_array::cast::AsArray;
 use snafu::ResultExt;
 use std::collections::HashMap;
 use tidewater_format::partition::validate_partition_value;
-
+use tidewater_format::schema::OP_DELETE;
 use tidewater_format::{Column, DataType, PartitionSpec, TableSchema};
 
 use crate::error::{
@@ -30,6 +30,31 @@ pub enum RowOp {
     Delete,
     /// Append as is (insert sessions).
     Insert,
+}
+
+/// The operations of a batch's rows: one for all, or one per row (`OP_UPSERT`/`OP_DELETE`,
+/// Tunnel blocks). Deleted rows need only their key columns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ops<'a> {
+    All(RowOp),
+    PerRow(&'a [u8]),
+}
+
+impl Ops<'_> {
+    fn all_deletes(&self) -> bool {
+        match self {
+            Ops::All(op) => *op == RowOp::Delete,
+            Ops::PerRow(ops) => ops.iter().all(|o| *o == OP_DELETE),
+        }
+    }
+
+    /// Rows whose non-key values are checked: `None` = all of them.
+    fn value_rows(&self) -> Option<&[u8]> {
+        match self {
+            Ops::PerRow(ops) if ops.contains(&OP_DELETE) => Some(ops),
+            _ => None,
+        }
+    }
 }
 
 /// Validated rows: the data columns in table order, and the partition column values per row
@@ -135,11 +160,18 @@ fn conform(column: &Column, array: &ArrayRef) -> Result<ArrayRef> {
     .fail()
 }
 
-fn check_nulls(column: &Column, array: &dyn Array, is_key: bool) -> Result<()> {
+/// Checks for NULLs, only in upserted rows when `only_upserts` gives the rows' operations.
+fn check_nulls(
+    column: &Column,
+    array: &dyn Array,
+    is_key: bool,
+    only_upserts: Option<&[u8]>,
+) -> Result<()> {
     if array.null_count() == 0 {
         return Ok(());
     }
-    let Some(row) = (0..array.len()).find(|i| array.is_null(*i)) else {
+    let counts = |i: &usize| only_upserts.is_none_or(|ops| ops[*i] != OP_DELETE);
+    let Some(row) = (0..array.len()).find(|i| array.is_null(*i) && counts(i)) else {
         return Ok(());
     };
     if is_key {
@@ -187,10 +219,11 @@ pub(crate) fn validate_rows(
     table: &str,
     schema: &TableSchema,
     batch: &RecordBatch,
-    op: RowOp,
+    ops: Ops<'_>,
     dynamic_partitions: bool,
 ) -> Result<ValidRows> {
     let n = batch.num_rows();
+    let all_deletes = ops.all_deletes();
     for f in batch.schema_ref().fields() {
         let known =
             schema.column_index(f.name()).is_some() || schema.partition_index(f.name()).is_some();
@@ -225,15 +258,18 @@ pub(crate) fn validate_rows(
         match find_input(batch, &column.name) {
             Some((_, array)) => {
                 let array = conform(column, array)?;
-                if op != RowOp::Delete || is_key {
-                    if is_key || !column.nullable {
-                        check_nulls(column, array.as_ref(), is_key)?;
+                if is_key {
+                    check_nulls(column, array.as_ref(), true, None)?;
+                    check_length(column, array.as_ref())?;
+                } else if !all_deletes {
+                    if !column.nullable {
+                        check_nulls(column, array.as_ref(), false, ops.value_rows())?;
                     }
                     check_length(column, array.as_ref())?;
                 }
                 columns.push(array);
             }
-            None if op == RowOp::Delete && !is_key => {
+            None if all_deletes && !is_key => {
                 columns.push(new_null_array(&column.data_type.to_arrow(), n));
             }
             None => {

@@ -7,4 +7,5 @@ mod faults;
 mod model;
 mod scans;
 mod smoke;
+mod tunnel;
 mod validation;
