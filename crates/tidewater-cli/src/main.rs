@@ -3,16 +3,20 @@
 //! | module | concept |
 //! |---|---|
 //! | [`bench`] | `tidewater bench`: the `BENCHMARK.md` workload, timed and checked |
+//! | [`serve`] | `tidewater serve`: the Tunnel server |
 //! | [`sql`] | `tidewater sql`: statements, scripts and an interactive shell |
+//! | [`user`] | `tidewater user`: AccessKey users and grants |
 //! | [`error`] | errors of the command and their exit codes |
 //!
 //! One subcommand per job; each lives in its own module with a clap `Args` struct and a `run`
-//! function, and `main` only dispatches (`serve`, `table …` and `ingest` come next).
+//! function, and `main` only dispatches (`table …` and `ingest` come next).
 //! Exit codes: 0 success, 1 failure (or a benchmark answer that was wrong), 2 usage errors.
 
 mod bench;
 mod error;
+mod serve;
 mod sql;
+mod user;
 
 use std::process::ExitCode;
 
@@ -28,16 +32,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the Tunnel HTTP API on a warehouse (./warehouse on 127.0.0.1:8470 by default).
+    Serve(serve::ServeArgs),
     /// Run the upsert-stream benchmark workload (BENCHMARK.md) and check every answer.
     Bench(bench::BenchArgs),
     /// Run SQL statements against a warehouse (scripts, or an interactive shell).
     Sql(sql::SqlArgs),
+    /// Manage AccessKey users and their per-project grants.
+    User(user::UserArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => return serve::run_blocking(args),
         Command::Sql(args) => return sql::run_blocking(args),
+        Command::User(args) => return user::run_blocking(args),
         Command::Bench(args) => bench::run(&args).map(|correct| {
             if correct {
                 ExitCode::SUCCESS

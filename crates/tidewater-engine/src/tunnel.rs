@@ -591,7 +591,7 @@ impl TunnelSession {
 }
 
 /// Splits the optional [`OP_FIELD`] column off a block: integers 0/1, or strings
-/// `U`/`D`/`upsert`/`delete` (any case).
+/// `U`/`D`/`upsert`/`delete` (any case); NULL is an upsert, like a missing column.
 fn split_ops(batch: &RecordBatch) -> Result<(RecordBatch, Option<Vec<u8>>)> {
     let Some(idx) = batch
         .schema_ref()
@@ -623,7 +623,8 @@ fn split_ops(batch: &RecordBatch) -> Result<(RecordBatch, Option<Vec<u8>>)> {
         let strings = strings.as_string::<i32>();
         for row in 0..strings.len() {
             if strings.is_null(row) {
-                return bad(row, "NULL".into());
+                ops.push(OP_UPSERT);
+                continue;
             }
             match strings.value(row).to_ascii_lowercase().as_str() {
                 "u" | "upsert" | "i" | "insert" => ops.push(OP_UPSERT),
@@ -638,7 +639,8 @@ fn split_ops(batch: &RecordBatch) -> Result<(RecordBatch, Option<Vec<u8>>)> {
         let ints = ints.as_primitive::<arrow::datatypes::Int64Type>();
         for row in 0..ints.len() {
             if ints.is_null(row) {
-                return bad(row, "NULL".into());
+                ops.push(OP_UPSERT);
+                continue;
             }
             match ints.value(row) {
                 0 => ops.push(OP_UPSERT),

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     ResourceExhausted,
     Corrupted,
     Internal,
+    /// The caller's credentials do not allow the operation.
+    PermissionDenied,
 }
 
 #[derive(Debug, Snafu)]

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use tidewater_engine::Warehouse;
 
+use crate::access::{self, Access, AccessCheck};
 use crate::error::to_df;
 use crate::provider::SnapshotTable;
 use crate::timetravel::PINNED_SCHEMA;
@@ -24,11 +25,20 @@ pub const CATALOG: &str = "tidewater";
 type Pinned = Arc<Mutex<HashMap<String, Arc<dyn TableProvider>>>>;
 
 /// The warehouse as a DataFusion catalog.
-#[derive(Debug)]
 pub struct WarehouseCatalog {
     warehouse: Warehouse,
     pinned: Pinned,
     functions: Arc<Vec<String>>,
+    access: Option<AccessCheck>,
+}
+
+impl std::fmt::Debug for WarehouseCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarehouseCatalog")
+            .field("warehouse", &self.warehouse.location())
+            .field("access_checked", &self.access.is_some())
+            .finish()
+    }
 }
 
 impl WarehouseCatalog {
@@ -38,7 +48,14 @@ impl WarehouseCatalog {
             warehouse,
             pinned: Arc::default(),
             functions: Arc::new(table_functions),
+            access: None,
         }
+    }
+
+    /// Tables are read only where `access` allows [`Access::Read`].
+    pub fn with_access(mut self, access: AccessCheck) -> Self {
+        self.access = Some(access);
+        self
     }
 
     /// Registers a temporary table for the statement being planned.
@@ -71,17 +88,26 @@ impl CatalogProvider for WarehouseCatalog {
             warehouse: self.warehouse.clone(),
             project: name.to_ascii_lowercase(),
             functions: self.functions.clone(),
+            access: self.access.clone(),
         }))
     }
 }
 
 /// One project.
-#[derive(Debug)]
 struct ProjectSchema {
     warehouse: Warehouse,
     project: String,
     /// Names of the table functions (`range`, `generate_series`, …).
     functions: Arc<Vec<String>>,
+    access: Option<AccessCheck>,
+}
+
+impl std::fmt::Debug for ProjectSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectSchema")
+            .field("project", &self.project)
+            .finish()
+    }
 }
 
 #[async_trait]
@@ -91,6 +117,13 @@ impl SchemaProvider for ProjectSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Err(e) = access::check(&self.access, &self.project, Access::Read) {
+            // `FROM range(10)` needs no grant: DataFusion asks for table functions' names too.
+            if self.functions.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+                return Ok(None);
+            }
+            return Err(DataFusionError::External(Box::new(e)));
+        }
         let table = match self
             .warehouse
             .table(&self.project, &name.to_ascii_lowercase())

@@ -24,6 +24,7 @@ use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUni
 use tidewater_format::schema::TableKind;
 use tidewater_format::{SnapshotKind, TableProperties, TableSchema};
 
+use crate::access::Access;
 use crate::engine::{SqlEngine, StatementOutput, format_utc};
 use crate::error::{Error, Result};
 use crate::parse::{AdminStatement, CreateTable, ObjectRef};
@@ -34,6 +35,7 @@ pub(crate) async fn run(engine: &SqlEngine, stmt: AdminStatement) -> Result<Stat
         AdminStatement::CreateTable(c) => create_table(engine, c).await,
         AdminStatement::DropTable { if_exists, name } => {
             let project = project_of(engine, &name);
+            engine.authorize(&project, Access::Admin)?;
             wh.drop_table(&project, &name.name, if_exists).await?;
             Ok(StatementOutput::done(
                 format!("dropped table {project}.{}", name.name),
@@ -44,10 +46,12 @@ pub(crate) async fn run(engine: &SqlEngine, stmt: AdminStatement) -> Result<Stat
             if_not_exists,
             name,
         } => {
+            engine.authorize(&name, Access::Admin)?;
             wh.create_project(&name, if_not_exists).await?;
             Ok(StatementOutput::done(format!("created project {name}"), 0))
         }
         AdminStatement::DropProject { if_exists, name } => {
+            engine.authorize(&name, Access::Admin)?;
             wh.drop_project(&name, if_exists).await?;
             if engine.current_project() == name {
                 engine.set_project(tidewater_engine::DEFAULT_PROJECT);
@@ -55,6 +59,7 @@ pub(crate) async fn run(engine: &SqlEngine, stmt: AdminStatement) -> Result<Stat
             Ok(StatementOutput::done(format!("dropped project {name}"), 0))
         }
         AdminStatement::Use { project } => {
+            engine.authorize(&project, Access::Read)?;
             if !wh.project_exists(&project).await? {
                 return Err(tidewater_engine::Error::ProjectNotFound { project }.into());
             }
@@ -63,10 +68,15 @@ pub(crate) async fn run(engine: &SqlEngine, stmt: AdminStatement) -> Result<Stat
         }
         AdminStatement::ShowTables { project } => {
             let project = project.unwrap_or_else(|| engine.current_project());
+            engine.authorize(&project, Access::Read)?;
             let tables = wh.list_tables(&project).await?;
             Ok(strings("table_name", tables))
         }
-        AdminStatement::ShowProjects => Ok(strings("project", wh.list_projects().await?)),
+        AdminStatement::ShowProjects => {
+            let mut projects = wh.list_projects().await?;
+            projects.retain(|p| engine.authorize(p, Access::Read).is_ok());
+            Ok(strings("project", projects))
+        }
         AdminStatement::ShowPartitions { name } => {
             let table = engine.open_table(&name).await?;
             if table.schema().partition_columns.is_empty() {
@@ -117,6 +127,7 @@ fn strings(column: &str, values: Vec<String>) -> StatementOutput {
 
 async fn create_table(engine: &SqlEngine, c: CreateTable) -> Result<StatementOutput> {
     let project = project_of(engine, &c.name);
+    engine.authorize(&project, Access::Admin)?;
     let schema = TableSchema::new(c.columns, c.primary_key, c.partition_columns)?;
     let properties = TableProperties::from_map(&c.properties)?;
     let existed = c.if_not_exists

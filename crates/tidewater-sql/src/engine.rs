@@ -36,6 +36,7 @@ use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
 use futures::TryStreamExt;
 use tidewater_engine::{DEFAULT_PROJECT, Table, Warehouse};
 
+use crate::access::{Access, AccessCheck};
 use crate::catalog::{CATALOG, WarehouseCatalog};
 use crate::error::{Error, Result};
 use crate::parse::{self, ObjectRef};
@@ -76,6 +77,30 @@ impl StatementOutput {
         }
     }
 
+    /// A result set's schema and batches, or `Err(self)` for a statement without one.
+    pub fn into_batches(
+        self,
+    ) -> std::result::Result<
+        (
+            SchemaRef,
+            futures::stream::BoxStream<'static, Result<RecordBatch>>,
+        ),
+        StatementOutput,
+    > {
+        match self {
+            StatementOutput::Rows(s) => {
+                let schema = s.schema();
+                Ok((
+                    schema,
+                    futures::StreamExt::boxed(futures::StreamExt::map(s, |b| {
+                        b.map_err(Error::from)
+                    })),
+                ))
+            }
+            done => Err(done),
+        }
+    }
+
     /// Collects a result set (empty for statements without one).
     pub async fn collect(self) -> Result<Vec<RecordBatch>> {
         match self {
@@ -93,6 +118,9 @@ pub struct SqlEngine {
     catalog: Arc<WarehouseCatalog>,
     project: Mutex<String>,
     pins: AtomicU64,
+    access: Option<AccessCheck>,
+    /// What the running statement needs on the tables it opens by name (DML targets).
+    needed: Mutex<Access>,
 }
 
 impl std::fmt::Debug for SqlEngine {
@@ -121,13 +149,26 @@ impl Drop for PinGuard<'_> {
 impl SqlEngine {
     /// A connection in the `default` project.
     pub fn new(warehouse: Warehouse) -> SqlEngine {
+        Self::build(warehouse, None)
+    }
+
+    /// A connection that asks `access` before it touches a project (see [`crate::access`]).
+    pub fn with_access(warehouse: Warehouse, access: AccessCheck) -> SqlEngine {
+        Self::build(warehouse, Some(access))
+    }
+
+    fn build(warehouse: Warehouse, access: Option<AccessCheck>) -> SqlEngine {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, DEFAULT_PROJECT)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
         let ctx = SessionContext::new_with_config(config);
         let functions = ctx.state().table_functions().keys().cloned().collect();
-        let catalog = Arc::new(WarehouseCatalog::new(warehouse.clone(), functions));
+        let mut catalog = WarehouseCatalog::new(warehouse.clone(), functions);
+        if let Some(a) = &access {
+            catalog = catalog.with_access(a.clone());
+        }
+        let catalog = Arc::new(catalog);
         ctx.register_catalog(CATALOG, catalog.clone());
         SqlEngine {
             warehouse,
@@ -135,7 +176,14 @@ impl SqlEngine {
             catalog,
             project: Mutex::new(DEFAULT_PROJECT.to_string()),
             pins: AtomicU64::new(0),
+            access,
+            needed: Mutex::new(Access::Read),
         }
+    }
+
+    /// Checks that the caller may do `what` on `project`.
+    pub(crate) fn authorize(&self, project: &str, what: Access) -> Result<()> {
+        crate::access::check(&self.access, project, what)
     }
 
     pub fn warehouse(&self) -> &Warehouse {
@@ -178,6 +226,7 @@ impl SqlEngine {
 
     /// Runs one statement (without its `;`).
     pub async fn run(&self, statement: &str) -> Result<StatementOutput> {
+        *self.needed.lock().unwrap_or_else(|e| e.into_inner()) = Access::Read;
         let tokens = parse::tokenize(statement)?;
         if let Some(admin) = parse::parse_admin(&tokens, statement)? {
             return ddl::run(self, admin).await;
@@ -215,6 +264,11 @@ impl SqlEngine {
             self.catalog.pin(&t.placeholder, provider);
             guard.names.push(t.placeholder.clone());
         }
+        let needed = match &statement {
+            Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) => Access::Write,
+            _ => Access::Read,
+        };
+        *self.needed.lock().unwrap_or_else(|e| e.into_inner()) = needed;
         match statement {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let plan = self.plan(statement).await?;
@@ -253,6 +307,8 @@ impl SqlEngine {
             .project
             .clone()
             .unwrap_or_else(|| self.current_project());
+        let needed = *self.needed.lock().unwrap_or_else(|e| e.into_inner());
+        self.authorize(&project, needed)?;
         Ok(self.warehouse.table(&project, &name.name).await?)
     }
 

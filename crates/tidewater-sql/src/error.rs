@@ -27,6 +27,9 @@ pub enum Error {
     #[snafu(display("{reason}"))]
     Invalid { reason: String },
 
+    #[snafu(display("permission denied: {reason}"))]
+    PermissionDenied { reason: String },
+
     #[snafu(display("column '{column}' is {expected}, but the value is {actual}{hint}"))]
     TypeMismatch {
         column: String,
@@ -54,6 +57,7 @@ impl Error {
             | Error::Unsupported { .. }
             | Error::Invalid { .. }
             | Error::TypeMismatch { .. } => ErrorKind::InvalidArgument,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
         }
     }
 

@@ -41,6 +41,7 @@
 //! When you change the statements accepted, update the `.slt` tests under `tests/slt/` and the
 //! README's SQL section; when you change what `SHOW`/`DESC` print, the `ddl` module table.
 
+pub mod access;
 pub mod catalog;
 mod coerce;
 mod ddl;
@@ -53,6 +54,7 @@ mod parse;
 pub mod provider;
 mod timetravel;
 
+pub use access::{Access, AccessCheck};
 pub use engine::{SqlEngine, StatementOutput};
 pub use error::{Error, ErrorKind, Result};
 pub use format::OutputFormat;
