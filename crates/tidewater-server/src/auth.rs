@@ -28,6 +28,7 @@ use crate::error::{ApiError, ApiResult};
 /// Where the users are kept, relative to the warehouse root (not a valid project name).
 pub const USERS_FILE: &str = ".tidewater/users.json";
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
+const UNKNOWN_RELOAD_GAP: Duration = Duration::from_millis(100);
 const USERS_FORMAT_VERSION: u32 = 1;
 /// Grants on this project name apply to every project.
 pub const ALL_PROJECTS: &str = "*";
@@ -263,14 +264,25 @@ impl Authenticator {
         self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn refresh(&self, force: bool) {
+    /// Re-reads the users when the last read is older than [`RELOAD_EVERY`], or — `unknown`,
+    /// for an AccessKey id not seen — older than [`UNKNOWN_RELOAD_GAP`] (waiting for that gap,
+    /// so ids added a moment ago are found while a flood of unknown ids costs few reads).
+    async fn refresh(&self, unknown: bool) {
+        let min_age = if unknown {
+            UNKNOWN_RELOAD_GAP
+        } else {
+            RELOAD_EVERY
+        };
+        let elapsed = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if unknown && elapsed < min_age {
+            tokio::time::sleep(min_age - elapsed).await;
+        }
         {
             let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-            let min_age = if force {
-                Duration::from_millis(200)
-            } else {
-                RELOAD_EVERY
-            };
             if loaded.elapsed() < min_age {
                 return;
             }

@@ -53,19 +53,21 @@ pub fn json_schema(schema: &TableSchema, dynamic: bool) -> SchemaRef {
 fn decode_json(schema: &SchemaRef, body: &[u8]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
         .with_strict_mode(true)
-        .with_batch_size(usize::MAX >> 8)
+        .with_batch_size(8192)
         .build_decoder()?;
+    let mut batches = Vec::new();
     let mut rest = body;
-    while !rest.is_empty() {
+    loop {
         let n = decoder.decode(rest)?;
-        if n == 0 {
+        rest = &rest[n..];
+        let flushed = decoder.flush()?;
+        let progressed = n > 0 || flushed.is_some();
+        batches.extend(flushed);
+        if rest.is_empty() || !progressed {
             break;
         }
-        rest = &rest[n..];
     }
-    Ok(decoder
-        .flush()?
-        .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
+    arrow::compute::concat_batches(schema, &batches)
 }
 
 /// Decodes newline-delimited JSON into one batch of `schema`; an error names the first bad line.
