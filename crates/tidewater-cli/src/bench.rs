@@ -3,19 +3,24 @@
 //! | module | concept |
 //! |---|---|
 //! | [`workload`] | sizes, the deterministic data of every commit, the model and its answers |
-//! | [`embedded`] | phases A, B and C against the engine in this process |
+//! | [`measure`] | phases A, B and C, timed, and the checks of every answer against the model |
+//! | [`embedded`] | the engine in this process as a measured target |
+//! | [`served`] | a Tunnel server (started as a child process, or `--endpoint`) through the SDK |
 //! | [`resources`] | peak memory, bytes and files on disk |
 //! | [`report`] | the one JSON object (`--json`) or the readable table |
 //!
 //! Flow: parse the size → generate all data and the expected answers (untimed) → open the
-//! warehouse and create the table → phase A → phase B → phase C and the checks → measure memory
-//! and disk → report. A run whose answers differ from the model reports `"correct": false` and
+//! warehouse (embedded) or start/connect to the server (served) and create the table → phase A
+//! → phase B → phase C and the checks → measure memory and disk → report. Both modes run the
+//! same phases and checks ([`measure`]); only the target differs. A run whose answers differ from the model reports `"correct": false` and
 //! exits non-zero: a fast wrong answer has no score. Progress goes to stderr, the report alone to
 //! stdout.
 
 pub mod embedded;
+pub mod measure;
 pub mod report;
 pub mod resources;
+pub mod served;
 pub mod workload;
 
 use std::path::PathBuf;
@@ -26,8 +31,9 @@ use clap::{Args, ValueEnum};
 use snafu::{ResultExt, ensure};
 use tidewater_engine::{DEFAULT_PROJECT, Warehouse};
 
-use crate::error::{EngineSnafu, InvalidParamsSnafu, IoSnafu, NotAvailableSnafu, Result};
-use embedded::Measured;
+use crate::error::{EngineSnafu, InvalidParamsSnafu, IoSnafu, Result};
+use embedded::Embedded;
+use measure::Measured;
 use report::{Report, RunContext};
 use workload::{Workload, WorkloadSize};
 
@@ -39,7 +45,8 @@ pub const TABLE: &str = "upsert_stream";
 pub enum Mode {
     /// The engine in this process.
     Embedded,
-    /// A client writing through the Tunnel server in another process (not available yet).
+    /// A client writing through the Tunnel server in another process (started by the run, or
+    /// --endpoint).
     Served,
 }
 
@@ -63,8 +70,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Warehouse directory to write into (kept afterwards); default: a temporary directory.
-    #[arg(long, value_name = "DIR")]
+    /// Served mode: the warehouse of the server the run starts.
+    #[arg(long, value_name = "DIR", conflicts_with = "endpoint")]
     pub warehouse: Option<PathBuf>,
+    /// Served mode: a running server to write to instead of starting one (credentials from
+    /// TIDEWATER_ACCESS_ID / TIDEWATER_ACCESS_KEY; bytes on disk and its memory are not measured).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     /// Phase A rows, ids 0..N [default: 2000000; quick: 100000].
     #[arg(long, value_name = "N")]
     pub rows: Option<u64>,
@@ -144,13 +156,12 @@ impl BenchArgs {
 
 /// Runs the benchmark and prints its report. `Ok(false)` when an answer was wrong.
 pub fn run(args: &BenchArgs) -> Result<bool> {
-    if args.mode == Mode::Served {
-        return NotAvailableSnafu {
-            what: "bench --mode served",
-            reason: "it needs the server (issue #4); use --mode embedded",
+    ensure!(
+        args.endpoint.is_none() || args.mode == Mode::Served,
+        InvalidParamsSnafu {
+            reason: "--endpoint needs --mode served",
         }
-        .fail();
-    }
+    );
     let size = args.size();
     size.validate()?;
     PHASE_MARKS.store(args.phase_marks, Ordering::Relaxed);
@@ -173,10 +184,11 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
     let generate_s = t.elapsed().as_secs_f64();
     eprintln!("generated in {generate_s:.2} s");
 
-    // The warehouse: the given directory, or a temporary one.
-    let (dir, temp) = match &args.warehouse {
-        Some(d) => (d.clone(), None),
-        None => {
+    // The warehouse: the given directory, or a temporary one; none behind --endpoint.
+    let (dir, temp) = match (&args.warehouse, &args.endpoint) {
+        (_, Some(_)) => (None, None),
+        (Some(d), None) => (Some(d.clone()), None),
+        (None, None) => {
             let t = tempfile::Builder::new()
                 .prefix("tidewater-bench-")
                 .tempdir()
@@ -184,35 +196,62 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
                     op: "creating a temporary directory in",
                     path: std::env::temp_dir(),
                 })?;
-            (t.path().to_path_buf(), Some(t))
+            (Some(t.path().to_path_buf()), Some(t))
         }
     };
-    let location = dir.to_str().map(str::to_string).ok_or_else(|| {
-        InvalidParamsSnafu {
-            reason: format!("--warehouse {} is not valid UTF-8", dir.display()),
-        }
-        .build()
-    })?;
+    let location = match &dir {
+        Some(dir) => Some(dir.to_str().map(str::to_string).ok_or_else(|| {
+            InvalidParamsSnafu {
+                reason: format!("--warehouse {} is not valid UTF-8", dir.display()),
+            }
+            .build()
+        })?),
+        None => None,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context(crate::error::RuntimeSnafu)?;
     let rss_after_generate_mb = resources::proc_status_mb("VmRSS");
-    let peak_rss_reset = resources::reset_peak_rss();
     let expected = workload.expected.clone();
-    let measured = runtime.block_on(run_embedded(&location, workload))?;
+    let (measured, peak_rss_reset, server_peak_rss_mb) = match (args.mode, &location) {
+        (Mode::Embedded, Some(location)) => {
+            let peak_rss_reset = resources::reset_peak_rss();
+            let m = runtime.block_on(run_embedded(location, workload))?;
+            (m, peak_rss_reset, None)
+        }
+        (Mode::Embedded, None) => {
+            return InvalidParamsSnafu {
+                reason: "the embedded mode needs a warehouse",
+            }
+            .fail();
+        }
+        (Mode::Served, _) => {
+            let _in_runtime = runtime.enter();
+            let (client, server) = served::connect(args.endpoint.as_deref(), location.as_deref())?;
+            let peak_rss_reset = resources::reset_peak_rss();
+            let m = runtime.block_on(run_served(client, workload))?;
+            (
+                m,
+                peak_rss_reset,
+                server.and_then(served::ServerProcess::stop),
+            )
+        }
+    };
     let peak_rss_mb = resources::proc_status_mb("VmHWM");
     drop(runtime);
 
     // A warehouse given as a URL (`memory://`, `s3://`) has no directory to measure.
-    let disk = match resources::disk_usage(&dir.join(DEFAULT_PROJECT).join(TABLE)) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("bytes on disk not measured: {e}");
-            None
+    let disk = dir.as_ref().and_then(|dir| {
+        match resources::disk_usage(&dir.join(DEFAULT_PROJECT).join(TABLE)) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("bytes on disk not measured: {e}");
+                None
+            }
         }
-    };
+    });
     let kept = match temp {
         Some(t) if args.keep => {
             let p = t.keep();
@@ -227,7 +266,7 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
             })?;
             None
         }
-        None => Some(location),
+        None => location,
     };
     let report = Report::new(
         &size,
@@ -240,6 +279,7 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
             rss_after_generate_mb,
             peak_rss_reset,
             peak_rss_mb,
+            server_peak_rss_mb,
             disk,
             warehouse: kept,
         },
@@ -288,17 +328,16 @@ async fn run_embedded(location: &str, workload: Workload) -> Result<Measured> {
         expected,
         ..
     } = workload;
-    phase_mark("a", "begin");
-    let mut m = Measured {
-        phase_a: embedded::phase_a(&table, bulk).await?,
-        ..Default::default()
-    };
-    phase_mark("a", "end");
-    eprintln!("phase A: {:.3} M rows/s", m.phase_a.rows_per_s() / 1e6);
-    phase_mark("b", "begin");
-    m.phase_b = embedded::phase_b(&table, stream).await?;
-    phase_mark("b", "end");
-    eprintln!("phase B: {:.3} M rows/s", m.phase_b.rows_per_s() / 1e6);
-    embedded::phase_c(&table, &expected, &mut m).await?;
-    Ok(m)
+    measure::run_phases(&Embedded { table }, bulk, stream, &expected).await
+}
+
+async fn run_served(client: tidewater_client::Client, workload: Workload) -> Result<Measured> {
+    let target = served::Served::create_table(client, workload.size.buckets).await?;
+    let Workload {
+        bulk,
+        stream,
+        expected,
+        ..
+    } = workload;
+    measure::run_phases(&target, bulk, stream, &expected).await
 }

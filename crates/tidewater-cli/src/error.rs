@@ -29,6 +29,19 @@ pub enum Error {
         source: Box<tidewater_format::Error>,
     },
 
+    #[snafu(display("{op} failed: {source}"))]
+    Client {
+        op: String,
+        #[snafu(source(from(tidewater_client::Error, Box::new)))]
+        source: Box<tidewater_client::Error>,
+    },
+
+    #[snafu(display("the answer to `{query}` is not what the workload expects: {reason}"))]
+    Answer { query: String, reason: String },
+
+    #[snafu(display("starting `tidewater serve` failed: {reason}"))]
+    ServerStart { reason: String },
+
     #[snafu(display("{what} failed: {source}"))]
     Arrow {
         what: String,

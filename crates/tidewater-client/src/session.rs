@@ -267,15 +267,29 @@ impl<S> SessionBuilder<S> {
                 reason: "reopen it with the matching call (open_upsert_session / open_insert_session)",
             }
         );
-        ensure!(
-            info.state == SessionState::Open,
-            SessionNotOpenSnafu {
+        // A committed session opens too: its `commit()` returns the snapshot it landed in (the
+        // outcome of a commit whose answer was lost); writing to it is refused.
+        let committed = match (info.state, info.snapshot_id) {
+            (SessionState::Open, _) => None,
+            (SessionState::Committed, Some(snapshot_id)) => Some(CommitAck {
                 session_id: info.session_id.clone(),
-                state: state_name(info.state),
-                reason: "only open sessions take rows",
+                snapshot_id,
+                rows: info.rows,
+            }),
+            (state, _) => {
+                return SessionNotOpenSnafu {
+                    session_id: info.session_id.clone(),
+                    state: state_name(state),
+                    reason: "only open sessions take rows",
+                }
+                .fail();
             }
-        );
-        Writer::new(self.client, info, self.options, first_block)
+        };
+        let mut writer = Writer::new(self.client, info, self.options, first_block)?;
+        if let Some(ack) = committed {
+            writer.lifecycle = Lifecycle::Committed(ack);
+        }
+        Ok(writer)
     }
 }
 

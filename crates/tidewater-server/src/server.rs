@@ -99,6 +99,12 @@ pub async fn start(
     let (shutdown, mut stopped) = watch::channel(false);
     let sweeper = spawn_sweeper(state.clone(), shutdown.subscribe());
     let app = crate::routes::router(state.clone());
+    // Answers streamed in several writes must not wait for delayed ACKs (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let task = tokio::spawn(async move {
         let r = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -65,7 +65,8 @@ impl std::fmt::Debug for StatementOutput {
 }
 
 impl StatementOutput {
-    pub(crate) fn rows(schema: SchemaRef, batches: Vec<RecordBatch>) -> StatementOutput {
+    /// A result set of batches already in memory.
+    pub fn rows(schema: SchemaRef, batches: Vec<RecordBatch>) -> StatementOutput {
         let stream = futures::stream::iter(batches.into_iter().map(Ok));
         StatementOutput::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }

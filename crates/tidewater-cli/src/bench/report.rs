@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::embedded::{CommitTiming, Measured, WritePhase};
+use super::measure::{CommitTiming, Measured, WritePhase};
 use super::workload::{Expected, WorkloadSize};
 
 /// Nearest-rank percentile of `values` (`p` in 0..=100); NaN when empty.
@@ -29,6 +29,8 @@ pub struct CommitBreakdown {
     pub open_p50_ms: f64,
     pub upsert_p50_ms: f64,
     pub delete_p50_ms: f64,
+    /// Served mode: sending the last blocks and waiting for their acks (0 embedded).
+    pub flush_p50_ms: f64,
     pub commit_p50_ms: f64,
     pub total_p50_ms: f64,
 }
@@ -42,6 +44,7 @@ impl CommitBreakdown {
             open_p50_ms: p50(|c| c.open),
             upsert_p50_ms: p50(|c| c.upsert),
             delete_p50_ms: p50(|c| c.delete),
+            flush_p50_ms: p50(|c| c.flush),
             commit_p50_ms: p50(|c| c.commit),
             total_p50_ms: p50(|c| c.total),
         }
@@ -90,8 +93,12 @@ pub struct Report {
     /// The reads after a major compaction (`BENCHMARK.md`): `null` while the engine has none.
     pub after_compaction: Option<serde_json::Value>,
     // Resources.
-    /// Peak resident set of the timed run (`VmHWM`, reset after generating the data), MiB.
+    /// Peak resident set of the timed run (`VmHWM`, reset after generating the data), MiB; in
+    /// served mode that of the client (this process).
     pub peak_rss_mb: Option<f64>,
+    /// Served mode: peak resident set of the server process over its life, MiB (`null`
+    /// embedded, or when the server was not started by the run).
+    pub server_peak_rss_mb: Option<f64>,
     /// Resident set when the timed run started (holding the generated data), MiB.
     pub rss_after_generate_mb: Option<f64>,
     /// Whether the peak was reset after generation; if not, `peak_rss_mb` includes it.
@@ -104,8 +111,9 @@ pub struct Report {
     pub data_bytes: Option<u64>,
     /// Data files the latest snapshot references.
     pub live_data_files: u64,
-    /// Rows stored in live files, before merging (updates and deletes count too).
-    pub stored_rows: u64,
+    /// Rows stored in live files, before merging (updates and deletes count too); `null` in
+    /// served mode (the API does not show it).
+    pub stored_rows: Option<u64>,
     pub snapshots: u64,
     // Correctness.
     pub correct: bool,
@@ -132,6 +140,7 @@ pub struct RunContext {
     pub rss_after_generate_mb: Option<f64>,
     pub peak_rss_reset: bool,
     pub peak_rss_mb: Option<f64>,
+    pub server_peak_rss_mb: Option<f64>,
     pub disk: Option<super::resources::DiskUsage>,
     pub warehouse: Option<String>,
 }
@@ -144,7 +153,10 @@ impl Report {
     pub fn new(size: &WorkloadSize, e: &Expected, m: &Measured, ctx: RunContext) -> Report {
         let b_ms = commit_ms(&m.phase_b);
         Report {
-            system: "tidewater-embedded",
+            system: match ctx.mode {
+                "served" => "tidewater-served",
+                _ => "tidewater-embedded",
+            },
             workload: "upsert-stream",
             mode: ctx.mode,
             rows_a: size.rows,
@@ -177,15 +189,16 @@ impl Report {
             c_avg_runs_s: m.avg.runs_s.clone(),
             after_compaction: None,
             peak_rss_mb: ctx.peak_rss_mb,
+            server_peak_rss_mb: ctx.server_peak_rss_mb,
             rss_after_generate_mb: ctx.rss_after_generate_mb,
             peak_rss_reset: ctx.peak_rss_reset,
             bytes_on_disk: ctx.disk.map(|d| d.bytes),
             files_on_disk: ctx.disk.map(|d| d.files),
             data_files: ctx.disk.map(|d| d.parquet_files),
             data_bytes: ctx.disk.map(|d| d.parquet_bytes),
-            live_data_files: m.live_data_files,
-            stored_rows: m.stored_rows,
-            snapshots: m.snapshots,
+            live_data_files: m.stats.live_data_files,
+            stored_rows: m.stats.stored_rows,
+            snapshots: m.stats.snapshots,
             correct: m.checks.all_passed(),
             checks_passed: m.checks.passed,
             wrong_answers: m.checks.failures.clone(),
@@ -248,7 +261,12 @@ impl Report {
             self.c_avg_s
         ));
         line(format!(
-            "  memory   peak RSS {} (at start of the timed run {}{})",
+            "  memory   peak RSS {}{} (at start of the timed run {}{})",
+            if self.server_peak_rss_mb.is_some() {
+                "client "
+            } else {
+                ""
+            },
             mb(self.peak_rss_mb),
             mb(self.rss_after_generate_mb),
             if self.peak_rss_reset {
@@ -257,6 +275,12 @@ impl Report {
                 "; peak includes data generation"
             }
         ));
+        if let Some(server) = self.server_peak_rss_mb {
+            line(format!(
+                "           peak RSS server {} (the `tidewater serve` process)",
+                mb(Some(server))
+            ));
+        }
         let disk = match (self.bytes_on_disk, self.files_on_disk, self.data_files) {
             (Some(bytes), Some(files), Some(data)) => format!(
                 "{:.1} MiB in {files} files; {data} data files",

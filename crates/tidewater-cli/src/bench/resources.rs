@@ -1,5 +1,5 @@
-//! What a run costs besides time: memory of this process (Linux `/proc/self`), bytes and files
-//! on disk.
+//! What a run costs besides time: memory of this process (Linux `/proc/self`) and of a server
+//! process it started (`/proc/<pid>`), bytes and files on disk.
 
 use std::path::Path;
 
@@ -10,7 +10,16 @@ use crate::error::{IoSnafu, Result};
 /// A field of `/proc/self/status` in MiB (`VmHWM`: peak resident set, `VmRSS`: current), or
 /// `None` where `/proc` is not there (not Linux).
 pub fn proc_status_mb(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_mb("/proc/self/status", field)
+}
+
+/// The same field of another process of ours (a server the run started), by its id.
+pub fn process_status_mb(pid: u32, field: &str) -> Option<f64> {
+    status_mb(&format!("/proc/{pid}/status"), field)
+}
+
+fn status_mb(path: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(path).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line
         .trim_start_matches(field)

@@ -146,13 +146,49 @@ fn a_wrong_answer_makes_the_run_fail_with_correct_false() {
 }
 
 #[test]
-fn served_mode_is_refused_with_a_clear_message() {
-    let out = tidewater(&["bench", "--mode", "served", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
+fn quick_served_bench_starts_a_server_and_reports_correct_answers() {
+    let out = tidewater(&[
+        "bench",
+        "--mode",
+        "served",
+        "--json",
+        "--rows",
+        "20000",
+        "--commits",
+        "4",
+        "--stream-commits",
+        "4",
+        "--stream-upserts",
+        "1000",
+        "--stream-deletes",
+        "20",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not available yet"), "{stderr}");
-    assert!(stderr.contains("server (issue #4)"), "{stderr}");
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr:\n{stderr}",
+        out.status
+    );
+    let v = report(&out);
+    for key in REQUIRED_KEYS {
+        assert!(v.get(key).is_some(), "missing key {key} in {v}");
+    }
+    assert_eq!(v["correct"], Value::Bool(true), "{v}");
+    assert_eq!(v["system"], "tidewater-served");
+    assert_eq!(v["mode"], "served");
+    assert_eq!(v["rows_b"], 4 * (1_000 + 20));
+    assert_eq!(v["snapshots"], 4 + 4);
+    assert!(v["server_peak_rss_mb"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["peak_rss_mb"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["data_files"].as_u64().unwrap() > 0, "{v}");
+    assert!(stderr.contains("started tidewater serve"), "{stderr}");
+}
+
+#[test]
+fn endpoint_needs_the_served_mode() {
+    let out = tidewater(&["bench", "--endpoint", "http://127.0.0.1:1", "--quick"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mode served"));
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! Integration tests of the `tidewater` command: they run the built binary.
 
 mod bench;
+mod serve;
 mod sql;

@@ -180,3 +180,162 @@ fn usage_errors_exit_with_two() {
     let o = sql(dir.path(), &["--format", "xml", "-e", "SELECT 1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// A `tidewater serve` on a temporary warehouse and a free port; killed when dropped.
+struct Server {
+    child: std::process::Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+const ACCESS_ID: &str = "it-root";
+const ACCESS_KEY: &str = "it-secret-key-0123456789";
+
+impl Server {
+    fn start() -> Server {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = tidewater()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+                "--warehouse",
+            ])
+            .arg(dir.path())
+            .env("TIDEWATER_ACCESS_ID", ACCESS_ID)
+            .env("TIDEWATER_ACCESS_KEY", ACCESS_KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let endpoint = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {first:?}"))
+            .to_string();
+        Server {
+            child,
+            endpoint,
+            _dir: dir,
+        }
+    }
+
+    fn sql(&self, args: &[&str]) -> Output {
+        tidewater()
+            .args(["sql", "--endpoint", &self.endpoint])
+            .args(args)
+            .env("TIDEWATER_ACCESS_ID", ACCESS_ID)
+            .env("TIDEWATER_ACCESS_KEY", ACCESS_KEY)
+            .env_remove("TIDEWATER_WAREHOUSE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tidewater")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn statements_run_on_a_server_with_the_same_output() {
+    let server = Server::start();
+    let o = server.sql(&[
+        "--format",
+        "csv",
+        "-e",
+        "CREATE TABLE t (id BIGINT NOT NULL, name STRING, ok BOOLEAN, PRIMARY KEY (id)) \
+           TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='4'); \
+         INSERT INTO t VALUES (1, 'Danny', false), (2, 'x,y', NULL); \
+         INSERT INTO t VALUES (1, 'Dan', true); \
+         SELECT * FROM t ORDER BY id;",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "id,name,ok\n1,Dan,true\n2,\"x,y\",\n");
+    assert!(stderr(&o).contains("created table"), "{}", stderr(&o));
+
+    let o = server.sql(&["--format", "json", "-e", "SELECT id FROM t ORDER BY id"]);
+    assert_eq!(stdout(&o), "{\"id\":1}\n{\"id\":2}\n");
+    let o = server.sql(&["-e", "SELECT count(*) AS n FROM t"]);
+    assert_eq!(stdout(&o), "+---+\n| n |\n+---+\n| 2 |\n+---+\n");
+
+    // USE switches the project later statements are sent with; --project sets the first one.
+    let o = server.sql(&[
+        "--format",
+        "csv",
+        "-e",
+        "CREATE PROJECT p2; USE p2; CREATE TABLE u (a INT); INSERT INTO u VALUES (7); \
+         SELECT * FROM u; USE default; SELECT count(*) AS n FROM t",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "a\n7\nn\n2\n");
+    let o = server.sql(&[
+        "--project",
+        "p2",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT * FROM u",
+    ]);
+    assert_eq!(stdout(&o), "a\n7\n", "{}", stderr(&o));
+
+    // Errors: the reason and the statement, exit code 1, nothing after it runs.
+    let o = server.sql(&["-e", "SELECT 1 AS one; SELECT * FROM missing; SELECT 2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("error: ") && err.contains("table 'default.missing' does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("in statement 2: SELECT * FROM missing"),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains('2'), "{}", stdout(&o));
+}
+
+#[test]
+fn the_endpoint_needs_credentials_and_excludes_the_warehouse() {
+    let o = tidewater()
+        .args(["sql", "--endpoint", "http://127.0.0.1:1", "-e", "SELECT 1"])
+        .env_remove("TIDEWATER_ACCESS_ID")
+        .env_remove("TIDEWATER_ACCESS_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("TIDEWATER_ACCESS_ID"), "{}", stderr(&o));
+
+    let o = tidewater()
+        .args([
+            "sql",
+            "--endpoint",
+            "http://h:1",
+            "--warehouse",
+            "w",
+            "-e",
+            "SELECT 1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    let o = tidewater()
+        .args(["sql", "-e", "SELECT 1"])
+        .env_remove("TIDEWATER_WAREHOUSE")
+        .env_remove("TIDEWATER_ENDPOINT")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--endpoint"), "{}", stderr(&o));
+}
