@@ -158,6 +158,25 @@ impl SessionMeta {
             commit: self.session_id.clone(),
         }
     }
+
+    /// The snapshot this session's commit landed in, found by its commit id (a commit whose
+    /// answer was lost, or whose process died before writing the marker).
+    pub(crate) async fn landed_commit(&self, table: &Table) -> Result<Option<u64>> {
+        let found =
+            crate::commit::find_commit(table, &self.commit_id(), self.base_snapshot.unwrap_or(0))
+                .await?;
+        Ok(found.map(|s| s.id))
+    }
+
+    /// Writes `commit.json`. Best effort: the snapshot itself records the commit, and a reload
+    /// finds it there.
+    pub(crate) async fn write_commit_marker(&self, table: &Table, snapshot_id: u64) {
+        let marker = serde_json::to_vec(&CommitMarker { snapshot_id }).unwrap_or_default();
+        let path = session_file(table, &self.session_id, "commit.json");
+        if let Err(e) = table.storage().put(&path, marker).await {
+            tracing::warn!(session = %self.session_id, error = %e, "could not write the commit marker");
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -327,11 +346,8 @@ pub(crate) async fn load_session_state(table: &Table, meta: &SessionMeta) -> Res
     {
         return Ok(State::Aborted);
     }
-    if let Some(s) =
-        crate::commit::find_commit(table, &meta.commit_id(), meta.base_snapshot.unwrap_or(0))
-            .await?
-    {
-        return Ok(State::Committed(s.id));
+    if let Some(id) = meta.landed_commit(table).await? {
+        return Ok(State::Committed(id));
     }
     Ok(State::Open)
 }
@@ -786,19 +802,9 @@ impl Session {
         )
         .await?;
         self.state = State::Committed(snapshot.id);
-        let marker = serde_json::to_vec(&CommitMarker {
-            snapshot_id: snapshot.id,
-        })
-        .unwrap_or_default();
-        if let Err(e) = self
-            .table
-            .storage()
-            .put(&session_file(&self.table, self.id(), "commit.json"), marker)
-            .await
-        {
-            // The snapshot itself records the commit; a reopen finds it there.
-            tracing::warn!(session = self.id(), error = %e, "could not write the commit marker");
-        }
+        self.meta
+            .write_commit_marker(&self.table, snapshot.id)
+            .await;
         Ok(snapshot)
     }
 
@@ -817,17 +823,11 @@ impl Session {
         }
         // A commit whose answer was lost ("outcome unknown") may have landed: then the files
         // belong to the table and must not be deleted.
-        if let Some(s) = crate::commit::find_commit(
-            &self.table,
-            &self.meta.commit_id(),
-            self.meta.base_snapshot.unwrap_or(0),
-        )
-        .await?
-        {
-            self.state = State::Committed(s.id);
+        if let Some(id) = self.meta.landed_commit(&self.table).await? {
+            self.state = State::Committed(id);
             return SessionCommittedSnafu {
                 session: self.id(),
-                snapshot: s.id,
+                snapshot: id,
             }
             .fail();
         }

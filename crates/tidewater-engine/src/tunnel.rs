@@ -42,8 +42,8 @@ use crate::error::{
     SessionCommittedSnafu,
 };
 use crate::session::{
-    CommitMarker, SessionKind, SessionMeta, SessionOptions, State, load_session_meta,
-    load_session_state, new_session_meta, session_file,
+    SessionKind, SessionMeta, SessionOptions, State, load_session_meta, load_session_state,
+    new_session_meta, session_file,
 };
 use crate::table::Table;
 use crate::util::now_ms;
@@ -512,19 +512,9 @@ impl TunnelSession {
         )
         .await?;
         *state = TunnelState::Committed(snapshot.id);
-        let marker = serde_json::to_vec(&CommitMarker {
-            snapshot_id: snapshot.id,
-        })
-        .unwrap_or_default();
-        if let Err(e) = self
-            .table
-            .storage()
-            .put(&session_file(&self.table, self.id(), "commit.json"), marker)
-            .await
-        {
-            // The snapshot itself records the commit; a reload finds it there.
-            tracing::warn!(session = self.id(), error = %e, "could not write the commit marker");
-        }
+        self.meta
+            .write_commit_marker(&self.table, snapshot.id)
+            .await;
         Ok(snapshot)
     }
 
@@ -556,17 +546,11 @@ impl TunnelSession {
             TunnelState::Open => {}
         }
         // A commit whose answer was lost may have landed: then the files belong to the table.
-        if let Some(s) = crate::commit::find_commit(
-            &self.table,
-            &self.meta.commit_id(),
-            self.meta.base_snapshot.unwrap_or(0),
-        )
-        .await?
-        {
-            *state = TunnelState::Committed(s.id);
+        if let Some(id) = self.meta.landed_commit(&self.table).await? {
+            *state = TunnelState::Committed(id);
             return SessionCommittedSnafu {
                 session: self.id(),
-                snapshot: s.id,
+                snapshot: id,
             }
             .fail();
         }
