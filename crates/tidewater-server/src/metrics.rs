@@ -22,6 +22,7 @@ pub struct Metrics {
     pub blocks_written: Counter,
     pub commits: Counter,
     pub commit_seconds: Histogram,
+    /// Derived from the session registry when `/metrics` is read.
     pub open_sessions: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub errors: Family<StatusLabel, Counter>,
     pub sql_statements: Counter<u64, AtomicU64>,

@@ -133,10 +133,6 @@ fn spawn_sweeper(state: Arc<AppState>, mut stop: watch::Receiver<bool>) -> JoinH
                 _ = stop.wait_for(|s| *s) => return,
             }
             state.sessions.sweep(tidewater_engine::now_ms()).await;
-            state
-                .metrics
-                .open_sessions
-                .set(state.sessions.open_count().await as i64);
         }
     })
 }

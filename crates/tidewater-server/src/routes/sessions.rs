@@ -102,7 +102,6 @@ pub async fn create(
         )
         .await?;
     let session = state.sessions.insert(session).await;
-    state.metrics.open_sessions.inc();
     tracing::debug!(session = session.id(), table = %session.table().full_name(), "session created");
     Ok(created(session_info(&state, &session).await))
 }
@@ -187,7 +186,6 @@ pub async fn commit(
             .metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
-        state.metrics.open_sessions.dec();
     }
     Ok(axum::Json(CommitAck {
         session_id: s.id().to_string(),
