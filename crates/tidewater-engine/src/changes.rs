@@ -18,8 +18,9 @@
 //! changed rows of one section, not by the table.
 //!
 //! Invariants relied on: a data file holds at most one row per key, sorted by key; compaction
-//! keeps the newest version of a key (so the last state in a range survives it), but a major
-//! compaction that dropped deletes cannot report them.
+//! keeps the newest version of a key (so the last state in a range survives it) but may drop
+//! deletes — so when a `compact` snapshot lies in the range, planning reads the files the
+//! commits of the range added instead of the live files of `to`.
 
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ use arrow_array::cast::AsArray;
 use futures::StreamExt;
 use snafu::ResultExt;
 use tidewater_format::schema::{OP_DELETE, TableKind};
-use tidewater_format::{PartitionSpec, Snapshot};
+use tidewater_format::{DataFileMeta, PartitionSpec, Snapshot, SnapshotKind};
 
 use crate::error::{ArrowSnafu, InvalidInputSnafu, NotDeltaTableSnafu, Result, UnknownColumnSnafu};
 use crate::scan::{
@@ -201,7 +202,7 @@ impl ChangesBuilder {
         if let Some(s) = &to
             && hi > lo
         {
-            let mut files = table.files(s).await?;
+            let mut files = changed_files(&table, self.from, s).await?;
             files.retain(|f| {
                 f.row_count > 0
                     && f.max_seq >= lo
@@ -225,6 +226,7 @@ impl ChangesBuilder {
             }
         }
         let kind = table.kind();
+        let pin = from.as_ref().or(to.as_ref()).map(|s| table.pin(s.id));
         Ok(ChangesPlan {
             from,
             to,
@@ -241,6 +243,8 @@ impl ChangesBuilder {
                     outputs: Vec::new(),
                     probe: None,
                     batch_size: self.batch_size,
+                    versions: crate::scan::Versions::Latest,
+                    _pin: pin,
                 },
                 outputs,
                 lo,
@@ -270,6 +274,43 @@ impl ChangesPlan {
 }
 
 type Sender = tokio::sync::mpsc::Sender<Result<RecordBatch>>;
+
+/// Files holding the rows committed in `(from, to]`. Normally the live files of `to` (compaction
+/// keeps the newest version of every key, so the last state in the range survives it); but when
+/// a compaction in the range may have dropped deletes, the files the commits in the range added
+/// (each still referenced by a snapshot within the range).
+async fn changed_files(table: &Table, from: u64, to: &Snapshot) -> Result<Vec<DataFileMeta>> {
+    let mut compacted = false;
+    let mut id = to.id;
+    while id > from && !compacted {
+        let s = table.snapshot(id).await?;
+        compacted = s.kind == SnapshotKind::Compact;
+        id -= 1;
+    }
+    if !compacted {
+        return table.files(to).await;
+    }
+    let mut added = Vec::new();
+    let mut prev = match from {
+        0 => Vec::new(),
+        id => table.files(&*table.snapshot(id).await?).await?,
+    };
+    for id in from + 1..=to.id {
+        let s = table.snapshot(id).await?;
+        let next = table.files(&s).await?;
+        if matches!(s.kind, SnapshotKind::Append | SnapshotKind::Overwrite) {
+            let before: std::collections::HashSet<&str> =
+                prev.iter().map(|f| f.path.as_str()).collect();
+            added.extend(
+                next.iter()
+                    .filter(|f| !before.contains(f.path.as_str()))
+                    .cloned(),
+            );
+        }
+        prev = next;
+    }
+    Ok(added)
+}
 
 fn run_split(ctx: Arc<ChangesContext>, schema: SchemaRef, split: Split) -> RecordBatchStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);

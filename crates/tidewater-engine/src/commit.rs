@@ -25,7 +25,9 @@ use tidewater_format::{
     SnapshotSummary,
 };
 
-use crate::error::{BucketMismatchSnafu, Error, Result, TooManyConflictsSnafu};
+use crate::error::{
+    BucketMismatchSnafu, CommitConflictSnafu, Error, Result, TooManyConflictsSnafu,
+};
 use crate::table::Table;
 use crate::util::now_ms;
 
@@ -45,6 +47,34 @@ pub(crate) struct CommitRequest {
     pub seq_count: u64,
     /// The commit id cannot be in snapshots up to this id (exclusive lower bound of the search).
     pub search_from: u64,
+    /// The added files already carry global sequence numbers (compaction output).
+    pub seqs_global: bool,
+    /// Recorded in the summary of the snapshot.
+    pub major: bool,
+    pub expired_snapshots: u64,
+}
+
+impl CommitRequest {
+    /// A commit of new rows: `added` with sequence numbers relative to the commit.
+    pub(crate) fn append(
+        kind: SnapshotKind,
+        commit_id: Option<CommitId>,
+        added: Vec<DataFileMeta>,
+        seq_count: u64,
+        search_from: u64,
+    ) -> Self {
+        CommitRequest {
+            commit_id,
+            kind,
+            added,
+            removed: Vec::new(),
+            seq_count,
+            search_from,
+            seqs_global: false,
+            major: false,
+            expired_snapshots: 0,
+        }
+    }
 }
 
 /// Finds the snapshot in `(after, latest]` carrying `commit_id`.
@@ -70,7 +100,7 @@ async fn search(
             Ok(s) if s.commit.as_ref() == Some(commit_id) => return Ok(Some(s)),
             Ok(_) => {}
             // Expired meanwhile: it cannot be ours, we are newer than the retention window.
-            Err(Error::SnapshotNotFound { .. }) => {}
+            Err(Error::SnapshotNotFound { .. } | Error::SnapshotExpired { .. }) => {}
             Err(e) => return Err(e),
         }
     }
@@ -100,7 +130,8 @@ pub(crate) async fn commit(table: &Table, req: CommitRequest) -> Result<Arc<Snap
             return Ok(s);
         }
         searched = searched.max(latest_id);
-        let seq_base = latest.as_ref().map_or(0, |s| s.next_seq);
+        let next_seq = latest.as_ref().map_or(0, |s| s.next_seq);
+        let seq_base = if req.seqs_global { 0 } else { next_seq };
         let mut entries: Vec<ManifestEntry> = req
             .added
             .iter()
@@ -121,12 +152,11 @@ pub(crate) async fn commit(table: &Table, req: CommitRequest) -> Result<Arc<Snap
                 None => HashSet::new(),
             };
             if let Some(gone) = req.removed.iter().find(|f| !live.contains(&f.path)) {
-                return Err(Error::InvalidInput {
-                    reason: format!(
-                        "commit conflicts: file '{}' it replaces is no longer live",
-                        gone.path
-                    ),
-                });
+                return CommitConflictSnafu {
+                    table: table.full_name(),
+                    path: gone.path.clone(),
+                }
+                .fail();
             }
             entries.extend(req.removed.iter().map(|f| ManifestEntry {
                 op: FileOp::Remove,
@@ -136,6 +166,8 @@ pub(crate) async fn commit(table: &Table, req: CommitRequest) -> Result<Arc<Snap
         let mut summary = SnapshotSummary {
             files_added: req.added.len() as u64,
             files_removed: req.removed.len() as u64,
+            major: req.major,
+            expired_snapshots: req.expired_snapshots,
             ..Default::default()
         };
         for f in &req.added {
@@ -202,7 +234,7 @@ pub(crate) async fn commit(table: &Table, req: CommitRequest) -> Result<Arc<Snap
             kind: req.kind,
             commit: req.commit_id.clone(),
             manifests,
-            next_seq: seq_base + req.seq_count,
+            next_seq: next_seq + req.seq_count,
             summary,
         };
         let path = table.paths().snapshot(snapshot.id);

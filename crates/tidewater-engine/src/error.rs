@@ -56,6 +56,17 @@ pub enum Error {
     SnapshotNotFound { table: String, id: u64 },
 
     #[snafu(display(
+        "snapshot {id} of table '{table}' has expired: snapshots are kept for {retain_hours} hours \
+         (acid.data.retain.hours); the oldest kept is {oldest}"
+    ))]
+    SnapshotExpired {
+        table: String,
+        id: u64,
+        oldest: u64,
+        retain_hours: u32,
+    },
+
+    #[snafu(display(
         "table '{table}' has no snapshot at or before {timestamp_ms} ms since the epoch (oldest kept: {oldest})"
     ))]
     NoSnapshotAt {
@@ -145,6 +156,12 @@ pub enum Error {
         "commit of {what} gave up after {attempts} attempts lost to concurrent commits"
     ))]
     TooManyConflicts { what: String, attempts: u32 },
+
+    #[snafu(display(
+        "commit to '{table}' conflicts: file '{path}' it replaces is no longer live (a concurrent \
+         compaction or overwrite replaced it)"
+    ))]
+    CommitConflict { table: String, path: String },
 }
 
 impl Error {
@@ -173,12 +190,14 @@ impl Error {
             ProjectNotFound { .. } | TableNotFound { .. } | SnapshotNotFound { .. } => {
                 ErrorKind::NotFound
             }
-            NoSnapshotAt { .. } | SessionNotFound { .. } => ErrorKind::NotFound,
+            NoSnapshotAt { .. } | SessionNotFound { .. } | SnapshotExpired { .. } => {
+                ErrorKind::NotFound
+            }
             ProjectExists { .. } | TableExists { .. } => ErrorKind::AlreadyExists,
             ProjectNotEmpty { .. } | SessionCommitted { .. } | SessionAborted { .. } => {
                 ErrorKind::Conflict
             }
-            TooManyConflicts { .. } => ErrorKind::Conflict,
+            TooManyConflicts { .. } | CommitConflict { .. } => ErrorKind::Conflict,
             NotDeltaTable { .. }
             | InvalidInput { .. }
             | WrongType { .. }

@@ -10,8 +10,10 @@
 //! | [`validate`] | row validation (types, NULL keys, lengths, partitions) |
 //! | `write` | sorted, de-duplicated Parquet data files |
 //! | `commit` | the optimistic, idempotent commit protocol |
+//! | [`compact`] | per-bucket LSM sorted runs, minor and major compaction |
 //! | [`scan`] | merge-on-read scans of one pinned snapshot |
 //! | [`changes`] | incremental reads: the last state of every key changed in `(from, to]` |
+//! | [`retention`] | snapshot expiry, vacuum of abandoned sessions and orphan files, pins |
 //! | [`overwrite`] | `INSERT OVERWRITE` of standard tables: replace partitions in one snapshot |
 //!
 //! Write path: `Session::write` → validate → route to (partition, bucket) → buffer →
@@ -23,8 +25,10 @@
 pub mod catalog;
 pub mod changes;
 mod commit;
+pub mod compact;
 pub mod error;
 pub mod overwrite;
+pub mod retention;
 pub mod scan;
 pub mod session;
 pub mod store;
@@ -37,8 +41,10 @@ mod write;
 pub use catalog::{DEFAULT_PROJECT, Warehouse};
 pub use changes::{ChangesBuilder, ChangesPlan};
 pub use commit::MAX_MANIFESTS;
+pub use compact::{CompactBuilder, CompactMode, CompactReport};
 pub use error::{Error, ErrorKind, Result};
 pub use overwrite::Overwrite;
+pub use retention::{ExpireReport, SnapshotPin, VacuumReport};
 pub use scan::{RecordBatchStream, ScanBuilder, ScanPlan, Split};
 pub use session::{Session, SessionBuilder, SessionKind};
 pub use table::Table;

@@ -197,12 +197,14 @@ impl Overwrite {
         let result = commit(
             &table,
             CommitRequest {
-                commit_id: Some(commit_id.clone()),
-                kind: SnapshotKind::Overwrite,
-                added: self.written.clone(),
                 removed,
-                seq_count: 0,
-                search_from: self.base_snapshot,
+                ..CommitRequest::append(
+                    SnapshotKind::Overwrite,
+                    Some(commit_id.clone()),
+                    self.written.clone(),
+                    0,
+                    self.base_snapshot,
+                )
             },
         )
         .await;

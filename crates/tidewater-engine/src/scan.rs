@@ -236,6 +236,7 @@ impl ScanBuilder {
             }
         }
         let file_schema = schema.file_arrow_schema(kind);
+        let pin = snapshot.as_ref().map(|s| table.pin(s.id));
         Ok(ScanPlan {
             snapshot,
             schema: Arc::new(Schema::new(fields)),
@@ -250,6 +251,8 @@ impl ScanBuilder {
                 outputs,
                 probe,
                 batch_size: self.batch_size,
+                versions: Versions::Latest,
+                _pin: pin,
             }),
         })
     }
@@ -317,6 +320,27 @@ pub(crate) enum Output {
     Partition(usize),
 }
 
+/// Which rows a Delta-table read yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Versions {
+    /// The current row of every live key (queries).
+    Latest,
+    /// The newest version of every key with its global `_seq` and `_op` appended (compaction);
+    /// delete rows are kept unless `drop_deletes`.
+    Newest { drop_deletes: bool },
+}
+
+impl Versions {
+    pub(crate) fn keeps_deletes(self) -> bool {
+        matches!(
+            self,
+            Versions::Newest {
+                drop_deletes: false
+            }
+        )
+    }
+}
+
 /// Everything a split needs to run, shared by all splits of a plan.
 pub(crate) struct ScanContext {
     pub storage: Storage,
@@ -329,6 +353,9 @@ pub(crate) struct ScanContext {
     pub outputs: Vec<Output>,
     pub probe: Option<OwnedRow>,
     pub batch_size: usize,
+    pub versions: Versions,
+    /// Keeps the snapshot read (and its files) from expiring while the read runs.
+    pub _pin: Option<crate::retention::SnapshotPin>,
 }
 
 /// The files of one (partition, bucket): the unit of parallelism.
@@ -374,7 +401,7 @@ fn run_split(ctx: Arc<ScanContext>, schema: SchemaRef, split: Split) -> RecordBa
     tokio::spawn(async move {
         let out = Emitter {
             tx: tx.clone(),
-            schema,
+            schema: Some(schema),
             ctx: ctx.clone(),
             partition: split.partition.clone(),
         };
@@ -388,18 +415,36 @@ fn run_split(ctx: Arc<ScanContext>, schema: SchemaRef, split: Split) -> RecordBa
 /// Turns merged data batches (the `read` columns) into output batches and sends them.
 pub(crate) struct Emitter {
     tx: tokio::sync::mpsc::Sender<Result<RecordBatch>>,
-    schema: SchemaRef,
+    /// `None`: batches are sent as merged (compaction).
+    schema: Option<SchemaRef>,
     ctx: Arc<ScanContext>,
     partition: PartitionSpec,
 }
 
 impl Emitter {
+    /// An emitter that sends merged batches unchanged.
+    pub(crate) fn raw(
+        tx: tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+        ctx: Arc<ScanContext>,
+        partition: PartitionSpec,
+    ) -> Self {
+        Emitter {
+            tx,
+            schema: None,
+            ctx,
+            partition,
+        }
+    }
+
     /// Sends one batch of `read` columns; `Ok(false)` when the consumer went away.
     pub(crate) async fn send(&self, data: &RecordBatch) -> Result<bool> {
         let n = data.num_rows();
         if n == 0 {
             return Ok(true);
         }
+        let Some(schema) = &self.schema else {
+            return Ok(self.tx.send(Ok(data.clone())).await.is_ok());
+        };
         let columns: Vec<ArrayRef> = self
             .ctx
             .outputs
@@ -416,7 +461,7 @@ impl Emitter {
             })
             .collect();
         let batch = RecordBatch::try_new_with_options(
-            self.schema.clone(),
+            schema.clone(),
             columns,
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(n)),
         )

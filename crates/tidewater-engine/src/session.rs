@@ -791,14 +791,13 @@ impl Session {
         self.await_meta(meta).await?;
         let snapshot = commit(
             &self.table,
-            CommitRequest {
-                commit_id: Some(self.meta.commit_id()),
-                kind: SnapshotKind::Append,
-                added: self.staged.clone(),
-                removed: Vec::new(),
-                seq_count: self.next_seq,
-                search_from: self.meta.base_snapshot.unwrap_or(0),
-            },
+            CommitRequest::append(
+                SnapshotKind::Append,
+                Some(self.meta.commit_id()),
+                self.staged.clone(),
+                self.next_seq,
+                self.meta.base_snapshot.unwrap_or(0),
+            ),
         )
         .await?;
         self.state = State::Committed(snapshot.id);

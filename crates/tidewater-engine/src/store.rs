@@ -149,6 +149,20 @@ impl Storage {
             })
     }
 
+    /// Every object below `prefix` with its last-modified time (ms since the epoch).
+    pub async fn list_modified(&self, prefix: &str) -> Result<Vec<(String, i64)>> {
+        let p = Path::from(prefix);
+        self.store
+            .list(Some(&p))
+            .map_ok(|m| (m.location.to_string(), m.last_modified.timestamp_millis()))
+            .try_collect()
+            .await
+            .context(StoreSnafu {
+                op: "list",
+                path: prefix,
+            })
+    }
+
     /// The immediate children of `prefix`: (directories, objects), as last path segments.
     pub async fn list_dir(&self, prefix: &str) -> Result<(Vec<String>, Vec<String>)> {
         let p = Path::from(prefix);

@@ -13,7 +13,7 @@ use tidewater_format::path::TablePaths;
 use tidewater_format::schema::{TableKind, TableMetadata};
 use tidewater_format::{DataFileMeta, FileOp, Manifest, Snapshot, TableSchema};
 
-use crate::error::{NoSnapshotAtSnafu, Result, SnapshotNotFoundSnafu};
+use crate::error::{NoSnapshotAtSnafu, Result, SnapshotExpiredSnafu, SnapshotNotFoundSnafu};
 use crate::scan::FooterCache;
 use crate::store::Storage;
 
@@ -35,6 +35,7 @@ pub(crate) struct TableInner {
     snapshots: Mutex<SnapshotCache>,
     manifests: Mutex<HashMap<String, Arc<Manifest>>>,
     footers: Arc<FooterCache>,
+    pub(crate) pins: crate::retention::Pins,
 }
 
 #[derive(Debug, Default)]
@@ -43,7 +44,7 @@ struct SnapshotCache {
     by_id: BTreeMap<u64, Arc<Snapshot>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -65,6 +66,7 @@ impl Table {
                 snapshots: Mutex::new(SnapshotCache::default()),
                 manifests: Mutex::new(HashMap::new()),
                 footers: Arc::new(FooterCache::default()),
+                pins: Default::default(),
             }),
         }
     }
@@ -119,6 +121,10 @@ impl Table {
         }
     }
 
+    pub(crate) fn forget_snapshot(&self, id: u64) {
+        lock(&self.inner.snapshots).by_id.remove(&id);
+    }
+
     async fn read_snapshot(&self, id: u64) -> Result<Option<Arc<Snapshot>>> {
         if let Some(s) = lock(&self.inner.snapshots).by_id.get(&id) {
             return Ok(Some(s.clone()));
@@ -133,9 +139,18 @@ impl Table {
 
     /// Snapshot `id`.
     pub async fn snapshot(&self, id: u64) -> Result<Arc<Snapshot>> {
-        match self.read_snapshot(id).await? {
-            Some(s) => Ok(s),
-            None => SnapshotNotFoundSnafu {
+        if let Some(s) = self.read_snapshot(id).await? {
+            return Ok(s);
+        }
+        match self.snapshot_ids().await?.first() {
+            Some(&oldest) if id < oldest => SnapshotExpiredSnafu {
+                table: self.full_name(),
+                id,
+                oldest,
+                retain_hours: self.metadata().properties.retain_hours,
+            }
+            .fail(),
+            _ => SnapshotNotFoundSnafu {
                 table: self.full_name(),
                 id,
             }
@@ -188,7 +203,12 @@ impl Table {
         let oldest = match ids.first() {
             Some(id) => {
                 let s = self.snapshot(*id).await?;
-                format!("snapshot {id} at {} ms", s.commit_time_ms)
+                format!(
+                    "snapshot {id} at {} ms; snapshots are kept for {} hours \
+                     (acid.data.retain.hours)",
+                    s.commit_time_ms,
+                    self.metadata().properties.retain_hours
+                )
             }
             None => "none, the table is empty".to_string(),
         };

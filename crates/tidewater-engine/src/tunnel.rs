@@ -501,14 +501,13 @@ impl TunnelSession {
         }
         let snapshot = commit(
             &self.table,
-            CommitRequest {
-                commit_id: Some(self.meta.commit_id()),
-                kind: SnapshotKind::Append,
+            CommitRequest::append(
+                SnapshotKind::Append,
+                Some(self.meta.commit_id()),
                 added,
-                removed: Vec::new(),
-                seq_count: offset,
-                search_from: self.meta.base_snapshot.unwrap_or(0),
-            },
+                offset,
+                self.meta.base_snapshot.unwrap_or(0),
+            ),
         )
         .await?;
         *state = TunnelState::Committed(snapshot.id);

@@ -137,45 +137,151 @@ pub(crate) fn encode_file(
         op: "encode",
         path: &path,
     })?;
-    let n = batch.num_rows();
-    let (mut min_key, mut max_key, mut delete_count, mut min_seq, mut max_seq) =
-        (Vec::new(), Vec::new(), 0, 0, 0);
-    if target.kind == TableKind::Delta && n > 0 {
+    let mut stats = FileStats::default();
+    stats.add(target, &batch);
+    let meta = stats.into_meta(target, path, 0, buf.len() as u64);
+    Ok((meta, bytes::Bytes::from(buf)))
+}
+
+/// What a data file's metadata records about its rows, gathered batch by batch (rows arrive
+/// sorted by key).
+#[derive(Default)]
+struct FileStats {
+    rows: u64,
+    deletes: u64,
+    min_key: Vec<KeyValue>,
+    max_key: Vec<KeyValue>,
+    min_seq: Option<u64>,
+    max_seq: u64,
+}
+
+impl FileStats {
+    fn add(&mut self, target: &FileTarget, batch: &RecordBatch) {
+        let n = batch.num_rows();
+        if n == 0 {
+            return;
+        }
+        self.rows += n as u64;
+        if target.kind != TableKind::Delta {
+            return;
+        }
         let key_cols: Vec<&dyn Array> = target
             .key_indices
             .iter()
             .map(|i| batch.column(*i).as_ref())
             .collect();
-        min_key = KeyValue::key_of_row(&key_cols, 0).unwrap_or_default();
-        max_key = KeyValue::key_of_row(&key_cols, n - 1).unwrap_or_default();
+        if self.min_seq.is_none() {
+            self.min_key = KeyValue::key_of_row(&key_cols, 0).unwrap_or_default();
+        }
+        self.max_key = KeyValue::key_of_row(&key_cols, n - 1).unwrap_or_default();
         let seqs = batch
             .column(batch.num_columns() - 2)
             .as_primitive::<UInt64Type>();
-        min_seq = arrow::compute::min(seqs).unwrap_or(0);
-        max_seq = arrow::compute::max(seqs).unwrap_or(0);
+        let lo = arrow::compute::min(seqs).unwrap_or(0);
+        self.min_seq = Some(self.min_seq.map_or(lo, |m| m.min(lo)));
+        self.max_seq = self.max_seq.max(arrow::compute::max(seqs).unwrap_or(0));
         let ops = batch
             .column(batch.num_columns() - 1)
             .as_primitive::<UInt8Type>();
-        delete_count = ops.values().iter().filter(|o| **o == OP_DELETE).count() as u64;
+        self.deletes += ops.values().iter().filter(|o| **o == OP_DELETE).count() as u64;
     }
-    let meta = DataFileMeta {
-        path,
-        partition: target.partition.clone(),
-        bucket: target.bucket,
-        total_buckets: target.total_buckets,
-        level: 0,
-        row_count: n as u64,
-        delete_count,
-        min_key,
-        max_key,
-        seq_offset: 0,
-        min_seq,
-        max_seq,
-        size_bytes: buf.len() as u64,
-        schema_id: target.schema_id,
-        created_ms: now_ms(),
-    };
-    Ok((meta, bytes::Bytes::from(buf)))
+
+    fn into_meta(self, target: &FileTarget, path: String, level: u32, size: u64) -> DataFileMeta {
+        DataFileMeta {
+            path,
+            partition: target.partition.clone(),
+            bucket: target.bucket,
+            total_buckets: target.total_buckets,
+            level,
+            row_count: self.rows,
+            delete_count: self.deletes,
+            min_key: self.min_key,
+            max_key: self.max_key,
+            seq_offset: 0,
+            min_seq: self.min_seq.unwrap_or(0),
+            max_seq: self.max_seq,
+            size_bytes: size,
+            schema_id: target.schema_id,
+            created_ms: now_ms(),
+        }
+    }
+}
+
+/// Writes a key-ordered stream of rows (file schema, one row per key, global `_seq`) into files
+/// of about `target_size` bytes at one LSM level: compaction output. CPU-bound: use from a
+/// blocking thread.
+pub(crate) struct RollingWriter {
+    target: SharedTarget,
+    level: u32,
+    target_size: u64,
+    open: Option<(String, ArrowWriter<Vec<u8>>, FileStats)>,
+}
+
+impl RollingWriter {
+    pub(crate) fn new(target: SharedTarget, level: u32, target_size: u64) -> Self {
+        RollingWriter {
+            target,
+            level,
+            target_size,
+            open: None,
+        }
+    }
+
+    /// Adds rows; returns a finished file when the current one reached the target size.
+    pub(crate) fn write(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> Result<Option<(DataFileMeta, bytes::Bytes)>> {
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        let (path, writer, stats) = match &mut self.open {
+            Some(o) => o,
+            None => {
+                let t = &self.target;
+                let file_id = uuid::Uuid::new_v4().to_string();
+                let path = data_file_relative(&t.partition.dir(), t.bucket, &file_id);
+                let writer = ArrowWriter::try_new(
+                    Vec::new(),
+                    t.file_schema.clone(),
+                    Some(writer_properties(t)),
+                )
+                .context(ParquetSnafu {
+                    op: "encode",
+                    path: &path,
+                })?;
+                self.open.insert((path, writer, FileStats::default()))
+            }
+        };
+        let batch = batch
+            .clone()
+            .with_schema(self.target.file_schema.clone())
+            .context(ArrowSnafu {
+                what: "compaction output schema",
+            })?;
+        writer.write(&batch).context(ParquetSnafu {
+            op: "encode",
+            path: path.as_str(),
+        })?;
+        stats.add(&self.target, &batch);
+        if (writer.bytes_written() + writer.in_progress_size()) as u64 >= self.target_size {
+            return self.finish();
+        }
+        Ok(None)
+    }
+
+    /// Closes the current file, if any.
+    pub(crate) fn finish(&mut self) -> Result<Option<(DataFileMeta, bytes::Bytes)>> {
+        let Some((path, writer, stats)) = self.open.take() else {
+            return Ok(None);
+        };
+        let buf = writer.into_inner().context(ParquetSnafu {
+            op: "encode",
+            path: &path,
+        })?;
+        let meta = stats.into_meta(&self.target, path, self.level, buf.len() as u64);
+        Ok(Some((meta, bytes::Bytes::from(buf))))
+    }
 }
 
 /// Shared so blocking encode tasks can own it.

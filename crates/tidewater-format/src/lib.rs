@@ -33,7 +33,7 @@ pub mod types;
 pub use error::{Error, ErrorKind, Result};
 pub use key::KeyValue;
 pub use partition::PartitionSpec;
-pub use properties::TableProperties;
+pub use properties::{CompactionSettings, TableProperties};
 pub use schema::{Column, TableKind, TableSchema};
 pub use snapshot::{
     CommitId, DataFileMeta, FileOp, Manifest, ManifestEntry, ManifestRef, Snapshot, SnapshotKind,

@@ -109,6 +109,14 @@ impl TablePaths {
         format!("{}/manifest/{name}", self.root)
     }
 
+    pub fn manifest_dir(&self) -> String {
+        format!("{}/manifest", self.root)
+    }
+
+    pub fn data_dir(&self) -> String {
+        format!("{}/data", self.root)
+    }
+
     /// Path of a data file given its table-relative path (as stored in [`crate::DataFileMeta`]).
     pub fn data_file(&self, relative: &str) -> String {
         format!("{}/{relative}", self.root)

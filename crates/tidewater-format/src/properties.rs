@@ -5,8 +5,16 @@
 //! | `transactional` | `false` | `true` / `false`; `true` makes a Delta table (needs a primary key) |
 //! | `write.bucket.num` | 16 | 1..=4096; Delta tables only; frozen once the table exists |
 //! | `acid.data.retain.hours` | 24 | 0..=168 (time-travel window) |
+//! | `upsert.major-compact.enable` | `false` | major compaction after `min-commits` commits |
+//! | `upsert.major-compact.min-commits` | 100 | 1..=1000000 |
+//! | `num-sorted-run.compaction-trigger` | 5 | 2..=1000 sorted runs in a bucket start a minor compaction |
+//! | `num-sorted-run.stop-trigger` | trigger + 3 | trigger..=10000 sorted runs slow writers down |
+//! | `compaction.size-ratio` | 1 | 0..=100 percent (which newer runs are merged together) |
+//! | `compaction.max-size-amplification-percent` | 200 | 10..=10000 (when all runs are merged) |
+//! | `target-file-size` | 128 MiB | 1 MiB..=4 GiB, bytes or with a unit (`64mb`, `1 GiB`) |
 //!
-//! Unknown properties and out-of-range values are errors naming the property.
+//! The compaction properties (the last seven) apply to Delta tables only. Unknown properties and
+//! out-of-range values are errors naming the property.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +25,13 @@ use crate::error::{InvalidPropertySnafu, Result};
 pub const TRANSACTIONAL: &str = "transactional";
 pub const WRITE_BUCKET_NUM: &str = "write.bucket.num";
 pub const RETAIN_HOURS: &str = "acid.data.retain.hours";
+pub const MAJOR_COMPACT_ENABLE: &str = "upsert.major-compact.enable";
+pub const MAJOR_COMPACT_MIN_COMMITS: &str = "upsert.major-compact.min-commits";
+pub const SORTED_RUN_TRIGGER: &str = "num-sorted-run.compaction-trigger";
+pub const SORTED_RUN_STOP: &str = "num-sorted-run.stop-trigger";
+pub const SIZE_RATIO: &str = "compaction.size-ratio";
+pub const MAX_SIZE_AMP: &str = "compaction.max-size-amplification-percent";
+pub const TARGET_FILE_SIZE: &str = "target-file-size";
 
 pub const DEFAULT_BUCKET_NUM: u32 = 16;
 pub const MAX_BUCKET_NUM: u32 = 4096;
@@ -29,6 +44,9 @@ pub struct TableProperties {
     /// Number of hash buckets of a Delta table; 1 for standard tables.
     pub bucket_num: u32,
     pub retain_hours: u32,
+    /// Compaction settings (Delta tables); absent in metadata written before they existed.
+    #[serde(default)]
+    pub compaction: CompactionSettings,
 }
 
 impl Default for TableProperties {
@@ -37,7 +55,73 @@ impl Default for TableProperties {
             transactional: false,
             bucket_num: 1,
             retain_hours: DEFAULT_RETAIN_HOURS,
+            compaction: CompactionSettings::default(),
         }
+    }
+}
+
+/// How a Delta table's buckets are compacted (DESIGN §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CompactionSettings {
+    /// Major compaction after `major_min_commits` commits since the last one.
+    pub major_enable: bool,
+    pub major_min_commits: u32,
+    /// Sorted runs in a bucket that start a minor compaction.
+    pub run_trigger: u32,
+    /// Sorted runs in a bucket at which writers are slowed down.
+    pub run_stop: u32,
+    /// Percent: going from the newest run to older ones, the next run joins a minor compaction
+    /// while it is at most this much larger than the runs picked so far together.
+    pub size_ratio: u32,
+    /// Percent: when the runs above the oldest exceed this share of it, everything is merged.
+    pub max_size_amp: u32,
+    /// Size at which compaction output rolls to a new file.
+    pub target_file_size: u64,
+}
+
+pub const DEFAULT_RUN_TRIGGER: u32 = 5;
+pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 << 20;
+
+impl Default for CompactionSettings {
+    fn default() -> Self {
+        CompactionSettings {
+            major_enable: false,
+            major_min_commits: 100,
+            run_trigger: DEFAULT_RUN_TRIGGER,
+            run_stop: DEFAULT_RUN_TRIGGER + 3,
+            size_ratio: 1,
+            max_size_amp: 200,
+            target_file_size: DEFAULT_TARGET_FILE_SIZE,
+        }
+    }
+}
+
+/// `64mb`, `1 GiB`, `1048576`: a size in bytes (units are powers of 1024).
+pub fn parse_size(value: &str) -> Option<u64> {
+    let v = value.trim().to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let shift = match unit.trim() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+fn parse_bool(property: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => InvalidPropertySnafu {
+            property,
+            reason: format!("'{value}' is not 'true' or 'false'"),
+        }
+        .fail(),
     }
 }
 
@@ -65,33 +149,75 @@ impl TableProperties {
         let mut transactional = false;
         let mut bucket_num = None;
         let mut retain_hours = DEFAULT_RETAIN_HOURS;
+        let mut c = CompactionSettings::default();
+        let mut run_stop = None;
+        let mut compaction_key = None;
         for (key, value) in map {
-            match key.to_ascii_lowercase().as_str() {
-                TRANSACTIONAL => {
-                    transactional = match value.trim().to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
+            let k = key.to_ascii_lowercase();
+            match k.as_str() {
+                TRANSACTIONAL => transactional = parse_bool(key, value)?,
+                WRITE_BUCKET_NUM => bucket_num = Some(parse_u32(key, value, 1..=MAX_BUCKET_NUM)?),
+                RETAIN_HOURS => retain_hours = parse_u32(key, value, 0..=MAX_RETAIN_HOURS)?,
+                MAJOR_COMPACT_ENABLE => c.major_enable = parse_bool(key, value)?,
+                MAJOR_COMPACT_MIN_COMMITS => {
+                    c.major_min_commits = parse_u32(key, value, 1..=1_000_000)?
+                }
+                SORTED_RUN_TRIGGER => c.run_trigger = parse_u32(key, value, 2..=1000)?,
+                SORTED_RUN_STOP => run_stop = Some(parse_u32(key, value, 2..=10_000)?),
+                SIZE_RATIO => c.size_ratio = parse_u32(key, value, 0..=100)?,
+                MAX_SIZE_AMP => c.max_size_amp = parse_u32(key, value, 10..=10_000)?,
+                TARGET_FILE_SIZE => {
+                    c.target_file_size = match parse_size(value) {
+                        Some(n) if ((1 << 20)..=(4 << 30)).contains(&n) => n,
                         _ => {
                             return InvalidPropertySnafu {
                                 property: key.clone(),
-                                reason: format!("'{value}' is not 'true' or 'false'"),
+                                reason: format!(
+                                    "'{value}' is not a size between 1 MiB and 4 GiB (e.g. 128mb)"
+                                ),
                             }
                             .fail();
                         }
                     }
                 }
-                WRITE_BUCKET_NUM => bucket_num = Some(parse_u32(key, value, 1..=MAX_BUCKET_NUM)?),
-                RETAIN_HOURS => retain_hours = parse_u32(key, value, 0..=MAX_RETAIN_HOURS)?,
                 _ => {
                     return InvalidPropertySnafu {
                         property: key.clone(),
                         reason: format!(
-                            "unknown property (known: {TRANSACTIONAL}, {WRITE_BUCKET_NUM}, {RETAIN_HOURS})"
+                            "unknown property (known: {TRANSACTIONAL}, {WRITE_BUCKET_NUM}, \
+                             {RETAIN_HOURS}, {MAJOR_COMPACT_ENABLE}, {MAJOR_COMPACT_MIN_COMMITS}, \
+                             {SORTED_RUN_TRIGGER}, {SORTED_RUN_STOP}, {SIZE_RATIO}, {MAX_SIZE_AMP}, \
+                             {TARGET_FILE_SIZE})"
                         ),
                     }
                     .fail();
                 }
             }
+            if ![TRANSACTIONAL, WRITE_BUCKET_NUM, RETAIN_HOURS].contains(&k.as_str()) {
+                compaction_key = Some(key.clone());
+            }
+        }
+        c.run_stop = match run_stop {
+            Some(s) if s < c.run_trigger => {
+                return InvalidPropertySnafu {
+                    property: SORTED_RUN_STOP,
+                    reason: format!(
+                        "{s} is below {SORTED_RUN_TRIGGER} ({}): writers would stop before \
+                         compaction starts",
+                        c.run_trigger
+                    ),
+                }
+                .fail();
+            }
+            Some(s) => s,
+            None => c.run_trigger + 3,
+        };
+        if let (false, Some(key)) = (transactional, compaction_key) {
+            return InvalidPropertySnafu {
+                property: key,
+                reason: "only Delta tables (\"transactional\"=\"true\") are compacted",
+            }
+            .fail();
         }
         let bucket_num = match (transactional, bucket_num) {
             (true, n) => n.unwrap_or(DEFAULT_BUCKET_NUM),
@@ -108,6 +234,7 @@ impl TableProperties {
             transactional,
             bucket_num,
             retain_hours,
+            compaction: c,
         })
     }
 
@@ -116,7 +243,18 @@ impl TableProperties {
         let mut m = BTreeMap::new();
         m.insert(TRANSACTIONAL.into(), self.transactional.to_string());
         if self.transactional {
+            let c = &self.compaction;
             m.insert(WRITE_BUCKET_NUM.into(), self.bucket_num.to_string());
+            m.insert(MAJOR_COMPACT_ENABLE.into(), c.major_enable.to_string());
+            m.insert(
+                MAJOR_COMPACT_MIN_COMMITS.into(),
+                c.major_min_commits.to_string(),
+            );
+            m.insert(SORTED_RUN_TRIGGER.into(), c.run_trigger.to_string());
+            m.insert(SORTED_RUN_STOP.into(), c.run_stop.to_string());
+            m.insert(SIZE_RATIO.into(), c.size_ratio.to_string());
+            m.insert(MAX_SIZE_AMP.into(), c.max_size_amp.to_string());
+            m.insert(TARGET_FILE_SIZE.into(), c.target_file_size.to_string());
         }
         m.insert(RETAIN_HOURS.into(), self.retain_hours.to_string());
         m
@@ -158,6 +296,25 @@ mod tests {
     }
 
     #[test]
+    fn compaction_properties_parse_and_round_trip() {
+        let p = props(&[
+            ("transactional", "true"),
+            ("upsert.major-compact.enable", "TRUE"),
+            ("upsert.major-compact.min-commits", "10"),
+            ("num-sorted-run.compaction-trigger", "4"),
+            ("target-file-size", "64mb"),
+        ])
+        .unwrap();
+        let c = &p.compaction;
+        assert!(c.major_enable);
+        assert_eq!((c.major_min_commits, c.run_trigger, c.run_stop), (10, 4, 7));
+        assert_eq!(c.target_file_size, 64 << 20);
+        assert_eq!(TableProperties::from_map(&p.to_map()).unwrap(), p);
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("12x"), None);
+    }
+
+    #[test]
     fn bad_properties_name_the_property() {
         for (pairs, needle) in [
             (
@@ -182,6 +339,25 @@ mod tests {
                 "'write.bucket.nums': unknown property",
             ),
             (vec![("write.bucket.num", "4")], "only Delta tables"),
+            (
+                vec![("upsert.major-compact.enable", "true")],
+                "'upsert.major-compact.enable': only Delta tables",
+            ),
+            (
+                vec![
+                    ("transactional", "true"),
+                    ("target-file-size", "12 parsecs"),
+                ],
+                "'target-file-size': '12 parsecs' is not a size",
+            ),
+            (
+                vec![
+                    ("transactional", "true"),
+                    ("num-sorted-run.compaction-trigger", "8"),
+                    ("num-sorted-run.stop-trigger", "6"),
+                ],
+                "'num-sorted-run.stop-trigger': 6 is below",
+            ),
         ] {
             let err = props(&pairs).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");

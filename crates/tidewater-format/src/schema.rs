@@ -391,6 +391,7 @@ mod tests {
             transactional: true,
             bucket_num: 4,
             retain_hours: 24,
+            ..Default::default()
         };
         let s = TableSchema::new(cols(), vec![], vec![]).unwrap();
         assert!(TableMetadata::new("x".into(), s.clone(), delta.clone(), 0).is_err());

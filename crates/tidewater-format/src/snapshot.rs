@@ -85,6 +85,16 @@ pub struct SnapshotSummary {
     pub total_bytes: u64,
     /// Rows stored in live files (before merging: updates and deletes count too).
     pub total_stored_rows: u64,
+    /// Compact snapshots: a major compaction (base files: newest row per key, no deletes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub major: bool,
+    /// Expire snapshots: how many older snapshots this expiry removed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired_snapshots: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +255,7 @@ mod tests {
                 total_files: 1,
                 total_bytes: 1234,
                 total_stored_rows: 10,
+                ..Default::default()
             },
         }
     }
@@ -277,6 +288,7 @@ mod tests {
                 transactional: true,
                 bucket_num: 64,
                 retain_hours: 12,
+                ..Default::default()
             },
             1_795_000_000_000,
         )

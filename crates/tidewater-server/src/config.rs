@@ -59,6 +59,34 @@ pub struct ServerConfig {
     /// How often expired sessions are looked for.
     pub session_sweep_secs: u64,
     pub limits: Limits,
+    pub maintenance: MaintenanceConfig,
+}
+
+/// The background compaction, expiry and vacuum service (`[maintenance]` in the file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    pub enabled: bool,
+    /// Tables compacted at once.
+    pub compaction_concurrency: usize,
+    /// Longest a block write waits for compaction when a bucket is at the stop trigger.
+    pub max_stall_ms: u64,
+    /// How often snapshots are expired and tables vacuumed.
+    pub retention_interval_secs: u64,
+    /// Unreferenced files younger than this are never deleted.
+    pub orphan_safety_secs: u64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            enabled: true,
+            compaction_concurrency: 1,
+            max_stall_ms: 10_000,
+            retention_interval_secs: 600,
+            orphan_safety_secs: 24 * 3600,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -70,6 +98,7 @@ impl Default for ServerConfig {
             public_metrics: false,
             session_sweep_secs: 60,
             limits: Limits::default(),
+            maintenance: MaintenanceConfig::default(),
         }
     }
 }

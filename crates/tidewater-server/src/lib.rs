@@ -13,6 +13,7 @@
 //! | `routes/sql` | SQL with the caller's grants; Arrow IPC or JSON answers |
 //! | [`decode`] | block bodies: Arrow IPC streams and NDJSON |
 //! | [`sessions`] | the process's open sessions, their limit and expiry sweep |
+//! | [`maintenance`] | background compaction, snapshot expiry and vacuum; write back-pressure |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`error`] | errors → status codes and JSON error bodies |
 //!
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod maintenance;
 pub mod metrics;
 mod routes;
 pub mod server;

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{Authenticator, GeneratedRoot};
 use crate::config::ServerConfig;
+use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::sessions::SessionRegistry;
 
@@ -25,6 +26,7 @@ pub struct AppState {
     pub buffer: Semaphore,
     /// Requests processed at once.
     pub requests: Semaphore,
+    pub maintenance: Arc<Maintenance>,
 }
 
 /// A running server.
@@ -89,6 +91,7 @@ pub async fn start(
         warehouse,
         auth,
         config,
+        maintenance: Arc::new(Maintenance::default()),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -98,6 +101,12 @@ pub async fn start(
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let (shutdown, mut stopped) = watch::channel(false);
     let sweeper = spawn_sweeper(state.clone(), shutdown.subscribe());
+    let maintenance = crate::maintenance::spawn(
+        state.warehouse.clone(),
+        state.maintenance.clone(),
+        state.config.maintenance.clone(),
+        shutdown.subscribe(),
+    );
     let app = crate::routes::router(state.clone());
     // Answers streamed in several writes must not wait for delayed ACKs (Nagle).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -112,6 +121,7 @@ pub async fn start(
             })
             .await;
         sweeper.abort();
+        maintenance.abort();
         r
     });
     tracing::info!(%addr, warehouse = %state.warehouse.location(), "tidewater serving");

@@ -21,8 +21,9 @@ use datafusion::arrow::array::{
     ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit};
+use tidewater_engine::CompactMode;
 use tidewater_format::schema::TableKind;
-use tidewater_format::{SnapshotKind, TableProperties, TableSchema};
+use tidewater_format::{PartitionSpec, SnapshotKind, TableProperties, TableSchema};
 
 use crate::access::Access;
 use crate::engine::{SqlEngine, StatementOutput, format_utc};
@@ -95,6 +96,11 @@ pub(crate) async fn run(engine: &SqlEngine, stmt: AdminStatement) -> Result<Stat
         }
         AdminStatement::ShowSnapshots { name } => show_snapshots(engine, &name).await,
         AdminStatement::Describe { name, extended } => describe(engine, &name, extended).await,
+        AdminStatement::Compact {
+            name,
+            partition,
+            major,
+        } => compact(engine, &name, partition, major).await,
         AdminStatement::SetIgnored { text } => Ok(StatementOutput::done(
             format!("ignored: {text} (MaxCompute session flags have no effect here)"),
             0,
@@ -161,12 +167,19 @@ async fn show_snapshots(engine: &SqlEngine, name: &ObjectRef) -> Result<Statemen
         let s = match table.snapshot(id).await {
             Ok(s) => s,
             // Expired while we listed.
-            Err(tidewater_engine::Error::SnapshotNotFound { .. }) => continue,
+            Err(
+                tidewater_engine::Error::SnapshotNotFound { .. }
+                | tidewater_engine::Error::SnapshotExpired { .. },
+            ) => continue,
             Err(e) => return Err(e.into()),
         };
         ids.push(s.id as i64);
         times.push(s.commit_time_ms);
-        kinds.push(kind_name(s.kind));
+        kinds.push(match s.kind {
+            SnapshotKind::Compact if s.summary.major => "compact major".to_string(),
+            SnapshotKind::Expire => format!("expire ({} snapshots)", s.summary.expired_snapshots),
+            k => kind_name(k).to_string(),
+        });
         let sum = &s.summary;
         for (v, x) in cols.iter_mut().zip([
             sum.rows_added,
@@ -214,6 +227,61 @@ async fn show_snapshots(engine: &SqlEngine, name: &ObjectRef) -> Result<Statemen
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| Error::invalid(format!("SHOW SNAPSHOTS: {e}")))?;
     Ok(StatementOutput::rows(schema, vec![batch]))
+}
+
+async fn compact(
+    engine: &SqlEngine,
+    name: &ObjectRef,
+    partition: Vec<(String, String)>,
+    major: bool,
+) -> Result<StatementOutput> {
+    let project = name
+        .project
+        .clone()
+        .unwrap_or_else(|| engine.current_project());
+    engine.authorize(&project, Access::Write)?;
+    let table = engine.warehouse().table(&project, &name.name).await?;
+    for (column, _) in &partition {
+        if table.schema().partition_index(column).is_none() {
+            return Err(Error::Engine {
+                source: tidewater_engine::Error::InvalidInput {
+                    reason: format!(
+                        "'{column}' is not a partition column of '{}'",
+                        table.full_name()
+                    ),
+                },
+            });
+        }
+    }
+    let mode = if major {
+        CompactMode::Major
+    } else {
+        CompactMode::Minor
+    };
+    let mut builder = table.compact(mode);
+    if !partition.is_empty() {
+        builder = builder.partition_filter(Arc::new(move |spec: &PartitionSpec| {
+            partition.iter().all(|(c, v)| {
+                spec.0
+                    .iter()
+                    .any(|(k, pv)| k.eq_ignore_ascii_case(c) && pv == v)
+            })
+        }));
+    }
+    let r = builder.run().await?;
+    let message = match r.snapshot {
+        Some(id) => format!(
+            "compacted {} bucket(s) of {} into snapshot {id}: {} files ({} bytes) -> {} files ({} bytes)",
+            r.buckets,
+            table.full_name(),
+            r.files_in,
+            r.bytes_in,
+            r.files_out,
+            r.bytes_out
+        ),
+        None => format!("{} needs no compaction", table.full_name()),
+    };
+    Ok(StatementOutput::done(message, r.rows_out))
 }
 
 fn kind_name(k: SnapshotKind) -> &'static str {

@@ -157,6 +157,12 @@ pub(crate) enum AdminStatement {
         name: ObjectRef,
         extended: bool,
     },
+    /// `ALTER TABLE t [PARTITION (k = 'v', …)] COMPACT MAJOR|MINOR`
+    Compact {
+        name: ObjectRef,
+        partition: Vec<(String, String)>,
+        major: bool,
+    },
     /// `SET odps.…` and the like: accepted for compatibility with MaxCompute scripts.
     SetIgnored {
         text: String,
@@ -335,6 +341,44 @@ pub(crate) fn parse_admin(tokens: &[TokenWithSpan], text: &str) -> Result<Option
             AdminStatement::DropProject { if_exists, name }
         } else {
             return Ok(None);
+        }
+    } else if c.eat_keyword("ALTER") {
+        if !c.eat_keyword("TABLE") {
+            return Ok(None);
+        }
+        let name = c.object_name("a table name")?;
+        let mut partition = Vec::new();
+        if c.eat_keyword("PARTITION") {
+            c.expect(&Token::LParen)?;
+            loop {
+                let column = c.ident("a partition column")?;
+                c.expect(&Token::Eq)?;
+                partition.push((column, c.string("a partition value")?));
+                if !c.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            c.expect(&Token::RParen)?;
+        }
+        if !c.eat_keyword("COMPACT") {
+            return Err(Error::unsupported(format!(
+                "{text} (ALTER TABLE supports only … [PARTITION (…)] COMPACT MAJOR|MINOR)"
+            )));
+        }
+        let major = if c.eat_keyword("MAJOR") {
+            true
+        } else if c.eat_keyword("MINOR") {
+            false
+        } else {
+            return Err(Error::syntax(format!(
+                "expected MAJOR or MINOR after COMPACT {}",
+                c.near()
+            )));
+        };
+        AdminStatement::Compact {
+            name,
+            partition,
+            major,
         }
     } else if c.eat_keyword("USE") {
         let project = c.ident("a project name")?;

@@ -24,7 +24,7 @@ use snafu::ResultExt;
 use tidewater_format::DataFileMeta;
 use tidewater_format::schema::{OP_DELETE, TableKind};
 
-use super::{Emitter, ScanContext, Split, key_converter, open_file};
+use super::{Emitter, ScanContext, Split, Versions, key_converter, open_file};
 use crate::error::{ArrowSnafu, Result};
 
 pub(crate) async fn read_split(ctx: &ScanContext, split: &Split, out: &Emitter) -> Result<()> {
@@ -89,22 +89,50 @@ fn key_columns(ctx: &ScanContext, batch: &RecordBatch) -> Vec<ArrayRef> {
         .collect()
 }
 
-/// Drops `_seq` and `_op`.
-fn data_part(ctx: &ScanContext, batch: &RecordBatch) -> Result<RecordBatch> {
-    batch
-        .project(&(0..ctx.read.len()).collect::<Vec<_>>())
+/// The `read` columns of a file batch; with [`Versions::Newest`], then the global `_seq`
+/// (`seqs`) and `_op`.
+fn data_part(ctx: &ScanContext, batch: &RecordBatch, seqs: &UInt64Array) -> Result<RecordBatch> {
+    let n = ctx.read.len();
+    if ctx.versions == Versions::Latest {
+        return batch
+            .project(&(0..n).collect::<Vec<_>>())
+            .context(ArrowSnafu { what: "projection" });
+    }
+    let mut columns: Vec<ArrayRef> = batch.columns()[..n].to_vec();
+    columns.push(Arc::new(seqs.clone()));
+    columns.push(batch.column(batch.num_columns() - 1).clone());
+    let mut fields: Vec<_> = batch.schema().fields()[..n].to_vec();
+    fields.extend(
+        batch.schema().fields()[batch.num_columns() - 2..]
+            .iter()
+            .cloned(),
+    );
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .context(ArrowSnafu { what: "projection" })
+}
+
+/// Global sequence numbers of a file batch.
+fn global_seqs(batch: &RecordBatch, seq_offset: u64) -> UInt64Array {
+    batch
+        .column(batch.num_columns() - 2)
+        .as_primitive::<UInt64Type>()
+        .unary(|s| s + seq_offset)
 }
 
 async fn read_single(ctx: &ScanContext, file: &DataFileMeta, out: &Emitter) -> Result<bool> {
     let mut stream = open_file(ctx, file).await?;
+    let keep_deletes = ctx.versions.keeps_deletes();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let ops = batch
             .column(batch.num_columns() - 1)
             .as_primitive::<UInt8Type>();
-        let keep: Vec<bool> = ops.values().iter().map(|o| *o != OP_DELETE).collect();
-        let data = data_part(ctx, &batch)?;
+        let keep: Vec<bool> = ops
+            .values()
+            .iter()
+            .map(|o| keep_deletes || *o != OP_DELETE)
+            .collect();
+        let data = data_part(ctx, &batch, &global_seqs(&batch, file.seq_offset))?;
         let data = if keep.iter().all(|k| *k) {
             data
         } else {
@@ -179,15 +207,12 @@ async fn next_batch(
                 what: "key encoding",
             })?),
         };
-        let local = batch
-            .column(batch.num_columns() - 2)
-            .as_primitive::<UInt64Type>();
-        let seqs: UInt64Array = local.unary(|s| s + seq_offset);
+        let seqs = global_seqs(&batch, seq_offset);
         let ops = batch
             .column(batch.num_columns() - 1)
             .as_primitive::<UInt8Type>()
             .clone();
-        return Ok(Some((data_part(ctx, &batch)?, rows, seqs, ops)));
+        return Ok(Some((data_part(ctx, &batch, &seqs)?, rows, seqs, ops)));
     }
     Ok(None)
 }
@@ -348,10 +373,11 @@ async fn merge_files(ctx: &ScanContext, files: &[&DataFileMeta], out: &Emitter) 
         }
     }
     let Some(mut m) = m else { return Ok(true) };
+    let keep_deletes = ctx.versions.keeps_deletes();
     while let Some(&w) = heap.first() {
         {
             let c = &m.cursors[w];
-            if c.ops.value(c.pos) != OP_DELETE {
+            if keep_deletes || c.ops.value(c.pos) != OP_DELETE {
                 m.picked.push((c.slot, c.pos));
             }
         }

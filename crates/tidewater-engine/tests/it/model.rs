@@ -1,16 +1,20 @@
-//! Model test: random sequences of upserts, deletes, flushes, commits, aborts and restarts on
-//! one Delta table, through two interleaved sessions, compared after every commit with a
+//! Model test: random sequences of upserts, deletes, flushes, commits, aborts, restarts,
+//! compactions (minor, major, automatic) and snapshot expiry with vacuum on one Delta table, through two interleaved sessions, compared after every commit with a
 //! `BTreeMap` model at every snapshot.
 //!
 //! Model rules: within a session the last write of a key wins; across sessions the session
 //! committed last wins; a restart keeps only what `flush()` acknowledged (a session that never
-//! flushed left nothing durable and is gone); snapshot ids are 1, 2, 3… without gaps.
+//! flushed left nothing durable and is gone); snapshot ids are 1, 2, 3… without gaps; a
+//! compaction or expiry snapshot holds the same rows as its parent; every snapshot kept by
+//! expiry still reads as the model says, older ones fail naming the retention window, and a
+//! vacuum with no safety window deletes nothing a kept snapshot or an open session needs.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+use tidewater_engine::compact::{self, CompactMode};
 use tidewater_engine::{ErrorKind, Session, SessionKind, Table};
 
 use crate::env::{
@@ -23,6 +27,8 @@ static ABORTS: AtomicUsize = AtomicUsize::new(0);
 static REOPENED: AtomicUsize = AtomicUsize::new(0);
 static LOST_UNFLUSHED: AtomicUsize = AtomicUsize::new(0);
 static SMALL_BUFFER_COMMITS: AtomicUsize = AtomicUsize::new(0);
+static COMPACTIONS: AtomicUsize = AtomicUsize::new(0);
+static EXPIRED: AtomicUsize = AtomicUsize::new(0);
 
 /// Partitions of the partitioned variant, as (dd, hh).
 const PARTS: [(&str, &str); 3] = [("a", "1"), ("a", "2"), ("b", "1")];
@@ -52,6 +58,14 @@ enum Op {
     },
     /// Drop every handle and open a new warehouse; reopen the open sessions by id.
     Restart,
+    Compact {
+        mode: u8,
+    },
+    /// Expire everything retention allows a day from now (optionally with the oldest kept
+    /// snapshot pinned by a reader), then vacuum (with no safety window when no session is open).
+    Expire {
+        pin: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +90,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..2usize).prop_map(|slot| Op::Commit { slot }),
         1 => (0..2usize).prop_map(|slot| Op::Abort { slot }),
         1 => Just(Op::Restart),
+        2 => (0..3u8).prop_map(|mode| Op::Compact { mode }),
+        1 => any::<bool>().prop_map(|pin| Op::Expire { pin }),
     ]
 }
 
@@ -159,6 +175,8 @@ struct Run {
     committed: BTreeMap<Key, Person>,
     /// The model state of snapshot `i + 1`.
     history: Vec<BTreeMap<Key, Person>>,
+    /// Snapshots below this id have expired.
+    first_kept: u64,
     version: i32,
 }
 
@@ -301,8 +319,8 @@ impl Run {
         let err = s.session.commit().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
         assert_eq!(
-            self.table.snapshot_ids().await.unwrap().len(),
-            self.history.len()
+            self.table.snapshot_ids().await.unwrap().len() as u64,
+            self.history.len() as u64 + 1 - self.first_kept
         );
     }
 
@@ -357,12 +375,83 @@ impl Run {
         self.verify().await;
     }
 
-    /// Snapshot ids are 1..=n; the latest and every earlier snapshot match the model.
+    async fn compact(&mut self, mode: u8) {
+        let mode = [CompactMode::Auto, CompactMode::Minor, CompactMode::Major][mode as usize];
+        let report = self.table.compact(mode).run().await.unwrap();
+        if let Some(id) = report.snapshot {
+            assert_eq!(id, self.history.len() as u64 + 1);
+            assert!(report.rows_in >= report.rows_out, "{report:?}");
+            self.history.push(self.committed.clone());
+            COMPACTIONS.fetch_add(1, Ordering::Relaxed);
+            if mode == CompactMode::Major {
+                // Base files only: one run per bucket, no deletes.
+                let latest = self.table.latest_snapshot().await.unwrap().unwrap();
+                let files = self.table.files(&latest).await.unwrap();
+                assert!(
+                    files
+                        .iter()
+                        .all(|f| f.level == compact::MAX_LEVEL && f.delete_count == 0)
+                );
+                assert!(compact::max_sorted_runs(&files) <= 1);
+            }
+        }
+        self.verify().await;
+    }
+
+    async fn expire(&mut self, pin: bool) {
+        let n = self.history.len() as u64;
+        if n == 0 {
+            return;
+        }
+        // A reader holding the oldest-but-one kept snapshot keeps it and everything newer.
+        let pinned = (pin && n > self.first_kept).then(|| self.first_kept + 1);
+        let guard = pinned.map(|id| self.table.pin(id));
+        let day = 25 * 3_600_000;
+        let report = self
+            .table
+            .expire_snapshots(tidewater_engine::now_ms() + day, false)
+            .await
+            .unwrap();
+        let keep = pinned.unwrap_or(n);
+        assert_eq!(report.expired, (self.first_kept..keep).collect::<Vec<_>>());
+        if let Some(id) = report.snapshot {
+            assert_eq!(id, n + 1);
+            self.history.push(self.committed.clone());
+        }
+        if !report.expired.is_empty() {
+            EXPIRED.fetch_add(1, Ordering::Relaxed);
+            self.first_kept = keep;
+            let err = self
+                .table
+                .scan()
+                .snapshot_id(keep - 1)
+                .plan()
+                .await
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("acid.data.retain.hours"), "{err}");
+        }
+        drop(guard);
+        // Files an open session buffered and wrote but has not recorded yet are protected only
+        // by the safety window: no window while nothing is open.
+        let safety = if self.slots.iter().any(|s| s.is_some()) {
+            3_600_000
+        } else {
+            0
+        };
+        self.table
+            .vacuum(tidewater_engine::now_ms(), safety, false)
+            .await
+            .unwrap();
+        self.verify().await;
+    }
+
+    /// Snapshot ids are first_kept..=n; the latest and every kept snapshot match the model.
     async fn verify(&self) {
         let n = self.history.len() as u64;
         assert_eq!(
             self.table.snapshot_ids().await.unwrap(),
-            (1..=n).collect::<Vec<_>>()
+            (self.first_kept.min(n.max(1))..=n).collect::<Vec<_>>()
         );
         assert_eq!(
             self.table.latest_snapshot().await.unwrap().map(|s| s.id),
@@ -375,6 +464,9 @@ impl Run {
         );
         for (i, state) in self.history.iter().enumerate() {
             let id = i as u64 + 1;
+            if id < self.first_kept {
+                continue;
+            }
             assert_eq!(
                 scan_rows(self.table.scan().snapshot_id(id)).await,
                 expected(state),
@@ -395,6 +487,7 @@ async fn run_case(case: Case) {
         slots: [None, None],
         committed: BTreeMap::new(),
         history: Vec::new(),
+        first_kept: 1,
         version: 0,
     };
     for op in &ops {
@@ -405,6 +498,8 @@ async fn run_case(case: Case) {
             Op::Commit { slot } => run.commit(*slot).await,
             Op::Abort { slot } => run.abort(*slot).await,
             Op::Restart => run.restart().await,
+            Op::Compact { mode } => run.compact(*mode).await,
+            Op::Expire { pin } => run.expire(*pin).await,
         }
     }
     // Commit whatever is still open, so every case ends with its writes checked.
@@ -443,10 +538,13 @@ fn random_operation_sequences_match_a_btreemap_model_at_every_snapshot() {
         &REOPENED,
         &LOST_UNFLUSHED,
         &SMALL_BUFFER_COMMITS,
+        &COMPACTIONS,
+        &EXPIRED,
     ]
     .map(|c| c.load(Ordering::Relaxed));
     assert!(
         counts.iter().all(|c| *c > 0),
-        "some paths never ran: commits, aborts, reopened, lost unflushed, small-buffer commits = {counts:?}"
+        "some paths never ran: commits, aborts, reopened, lost unflushed, small-buffer commits, \
+         compactions, expiries = {counts:?}"
     );
 }

@@ -1,7 +1,7 @@
 //! Tunnel sessions over HTTP: create, status, blocks, commit, abort.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -159,6 +159,13 @@ pub async fn put_block(
         }
     }
     .map_err(|e| ApiError::internal(format!("decoding the block failed: {e}")))??;
+    state
+        .maintenance
+        .wait_for_room(
+            s.table(),
+            Duration::from_millis(state.config.maintenance.max_stall_ms),
+        )
+        .await;
     let written = s.write_block(bucket, block, &batch).await?;
     state.metrics.rows_written.inc_by(written.rows);
     state.metrics.bytes_received.inc_by(size);
@@ -180,6 +187,9 @@ pub async fn commit(
     let was_open = s.status().await.state == TunnelState::Open;
     let started = Instant::now();
     let snapshot = s.commit().await?;
+    state
+        .maintenance
+        .touch(s.table().project(), s.table().name());
     if was_open {
         state.metrics.commits.inc();
         state

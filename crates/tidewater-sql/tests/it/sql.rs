@@ -50,6 +50,15 @@ impl Env {
         }
     }
 
+    /// The message of a statement without a result set.
+    async fn message(&self, sql: &str) -> String {
+        match self.sql.run(sql).await {
+            Ok(tidewater_sql::StatementOutput::Done { message, .. }) => message,
+            Ok(_) => panic!("{sql} returned rows"),
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
     async fn one(&self, sql: &str) -> String {
         let r = self.exec(sql).await;
         assert_eq!(r.len(), 1, "{sql}: {r:?}");
@@ -361,4 +370,63 @@ async fn results_print_as_table_csv_and_json() {
         printed(&e, "SELECT id FROM t WHERE id < 0", OutputFormat::Csv).await,
         "id\n"
     );
+}
+
+#[tokio::test]
+async fn alter_table_compact_rewrites_files_and_keeps_every_answer() {
+    let e = env().await;
+    e.exec(
+        r#"CREATE TABLE p (id BIGINT NOT NULL, v STRING, PRIMARY KEY (id))
+           PARTITIONED BY (dd STRING) TBLPROPERTIES ("transactional"="true", "write.bucket.num"="2")"#,
+    )
+    .await;
+    for i in 0..6 {
+        e.exec(&format!(
+            "INSERT INTO p PARTITION (dd='a') VALUES ({i}, 'a{i}'), ({}, 'x{i}')",
+            i + 100
+        ))
+        .await;
+        e.exec(&format!(
+            "INSERT INTO p PARTITION (dd='b') VALUES ({i}, 'b{i}')"
+        ))
+        .await;
+    }
+    e.exec("DELETE FROM p WHERE id = 100").await;
+    let before = e.exec("SELECT id, v, dd FROM p ORDER BY dd, id").await;
+    let files_before = e.parquet_files();
+
+    let msg = e
+        .message("ALTER TABLE p PARTITION (dd='a') COMPACT MINOR")
+        .await;
+    assert!(msg.contains("compacted"), "{msg}");
+    e.exec("ALTER TABLE p COMPACT MAJOR").await;
+    assert_eq!(
+        e.exec("SELECT id, v, dd FROM p ORDER BY dd, id").await,
+        before
+    );
+    // Old snapshots still read as they were (their files stay until retention expires them).
+    assert_eq!(e.one("SELECT count(*) FROM p VERSION AS OF 2").await, "3");
+    assert!(e.parquet_files() > files_before);
+    let kinds: Vec<String> = e
+        .exec("SHOW SNAPSHOTS p")
+        .await
+        .iter()
+        .map(|r| r[2].clone())
+        .collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["compact", "compact major"]);
+    // Nothing left to do.
+    let msg = e.message("ALTER TABLE p COMPACT MAJOR").await;
+    assert!(msg.contains("needs no compaction"), "{msg}");
+
+    for (sql, needle) in [
+        ("ALTER TABLE p COMPACT", "expected MAJOR or MINOR"),
+        (
+            "ALTER TABLE p PARTITION (zz='a') COMPACT MAJOR",
+            "'zz' is not a partition column",
+        ),
+        ("ALTER TABLE p RENAME TO q", "supports only"),
+    ] {
+        let err = e.fails(sql).await;
+        assert!(err.contains(needle), "{sql}: {err}");
+    }
 }

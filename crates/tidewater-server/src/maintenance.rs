@@ -1,0 +1,190 @@
+//! The background maintenance service (DESIGN §7): compaction, snapshot expiry and vacuum of
+//! the tables of the warehouse, off the write path.
+//!
+//! - Every commit marks its table *dirty*; the service wakes, and compacts dirty tables
+//!   ([`CompactMode::Auto`]: minor merges where a bucket passed `num-sorted-run.compaction-trigger`,
+//!   a major compaction when `upsert.major-compact.*` asks for one), `compaction_concurrency` at a
+//!   time. Compaction commits optimistically: ingest commits never wait for it and never fail
+//!   because of it; a compaction that lost its inputs to another compactor is dropped and the
+//!   table stays dirty for the next round.
+//! - After each compaction the table's largest sorted-run count is recorded. Block writes to a
+//!   table whose count reached `num-sorted-run.stop-trigger` wait (up to `max_stall_ms`) until a
+//!   compaction brings it down: writers are slowed, not failed.
+//! - Every `retention_interval_secs` (and at start), every table's snapshots are expired by
+//!   `acid.data.retain.hours` and the table is vacuumed with a safety window of
+//!   `orphan_safety_secs` — which also expires sessions of crashed servers no one touches again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tidewater_engine::compact::max_sorted_runs;
+use tidewater_engine::{CompactMode, Error as EngineError, Table, Warehouse, now_ms};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::MaintenanceConfig;
+
+type TableKey = (String, String);
+
+/// Shared between the service and the request handlers.
+#[derive(Debug, Default)]
+pub struct Maintenance {
+    dirty: Mutex<HashSet<TableKey>>,
+    wake: Notify,
+    /// Largest sorted-run count of any bucket, per table, after its last compaction or commit.
+    runs: Mutex<HashMap<TableKey, usize>>,
+    /// Signalled after every compaction.
+    compacted: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Maintenance {
+    /// A commit landed on `project.table`.
+    pub fn touch(&self, project: &str, table: &str) {
+        lock(&self.dirty).insert((project.to_string(), table.to_string()));
+        self.wake.notify_one();
+    }
+
+    /// Waits while the table's sorted runs are at the stop trigger, at most `max_stall`.
+    pub async fn wait_for_room(&self, table: &Table, max_stall: Duration) {
+        let stop = table.metadata().properties.compaction.run_stop as usize;
+        let key = (table.project().to_string(), table.name().to_string());
+        let deadline = tokio::time::Instant::now() + max_stall;
+        loop {
+            let runs = lock(&self.runs).get(&key).copied().unwrap_or(0);
+            if runs < stop {
+                return;
+            }
+            let notified = self.compacted.notified();
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(table = %table.full_name(), runs, stop, "writes stalled for compaction; going on");
+                return;
+            }
+        }
+    }
+
+    async fn record_runs(&self, table: &Table) {
+        let Ok(Some(latest)) = table.latest_snapshot().await else {
+            return;
+        };
+        if let Ok(files) = table.files(&latest).await {
+            let key = (table.project().to_string(), table.name().to_string());
+            lock(&self.runs).insert(key, max_sorted_runs(&files));
+        }
+    }
+}
+
+/// Starts the service; it stops when `stop` turns true.
+pub fn spawn(
+    warehouse: Warehouse,
+    service: Arc<Maintenance>,
+    config: MaintenanceConfig,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if !config.enabled {
+            return;
+        }
+        let slots = Arc::new(Semaphore::new(config.compaction_concurrency.max(1)));
+        let retention_every = Duration::from_secs(config.retention_interval_secs.max(1));
+        let mut next_retention = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= next_retention {
+                retention(&warehouse, &service, &config).await;
+                next_retention = tokio::time::Instant::now() + retention_every;
+            }
+            let dirty: Vec<TableKey> = lock(&service.dirty).drain().collect();
+            let mut tasks = Vec::new();
+            for (project, name) in dirty {
+                let Ok(table) = warehouse.table(&project, &name).await else {
+                    continue;
+                };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let service = service.clone();
+                tasks.push(tokio::spawn(async move {
+                    compact(&service, &table).await;
+                    drop(permit);
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            tokio::select! {
+                _ = service.wake.notified() => {}
+                _ = tokio::time::sleep_until(next_retention) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    })
+}
+
+async fn compact(service: &Maintenance, table: &Table) {
+    if table.kind() != tidewater_format::schema::TableKind::Delta {
+        return;
+    }
+    match table.compact(CompactMode::Auto).run().await {
+        Ok(r) if r.snapshot.is_some() => tracing::info!(
+            table = %table.full_name(),
+            snapshot = r.snapshot,
+            major = r.major,
+            buckets = r.buckets,
+            files_in = r.files_in,
+            files_out = r.files_out,
+            bytes_in = r.bytes_in,
+            bytes_out = r.bytes_out,
+            "compacted"
+        ),
+        Ok(_) => {}
+        Err(e @ EngineError::CommitConflict { .. }) => {
+            tracing::info!(table = %table.full_name(), error = %e, "compaction dropped; retrying");
+            service.touch(table.project(), table.name());
+        }
+        Err(e) => tracing::warn!(table = %table.full_name(), error = %e, "compaction failed"),
+    }
+    service.record_runs(table).await;
+    service.compacted.notify_waiters();
+}
+
+async fn retention(warehouse: &Warehouse, service: &Maintenance, config: &MaintenanceConfig) {
+    let Ok(projects) = warehouse.list_projects().await else {
+        return;
+    };
+    for project in projects {
+        let Ok(tables) = warehouse.list_tables(&project).await else {
+            continue;
+        };
+        for name in tables {
+            let Ok(table) = warehouse.table(&project, &name).await else {
+                continue;
+            };
+            let now = now_ms();
+            match table.expire_snapshots(now, false).await {
+                Ok(r) if !r.expired.is_empty() => tracing::info!(
+                    table = %table.full_name(), expired = r.expired.len(),
+                    files = r.files_deleted, bytes = r.bytes_deleted, "snapshots expired"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(table = %table.full_name(), error = %e, "expiry failed"),
+            }
+            let safety = config.orphan_safety_secs as i64 * 1000;
+            match table.vacuum(now, safety, false).await {
+                Ok(r) if r.files_deleted + r.sessions_expired + r.manifests_deleted > 0 => {
+                    tracing::info!(
+                        table = %table.full_name(), sessions = r.sessions_expired,
+                        files = r.files_deleted, manifests = r.manifests_deleted, "vacuumed"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(table = %table.full_name(), error = %e, "vacuum failed"),
+            }
+            // Tables written before this start get compacted too.
+            service.touch(&project, &name);
+        }
+    }
+}
