@@ -3,19 +3,23 @@
 //! | module | concept |
 //! |---|---|
 //! | [`bench`] | `tidewater bench`: the `BENCHMARK.md` workload, timed and checked |
+//! | [`ingest`] | `tidewater ingest`: files, stdin or datagen into a table, checkpointed, exactly once |
 //! | [`serve`] | `tidewater serve`: the Tunnel server |
 //! | [`sql`] | `tidewater sql`: statements, scripts and an interactive shell |
 //! | [`user`] | `tidewater user`: AccessKey users and grants |
+//! | [`table`] | `tidewater table`: compact, expire, vacuum |
 //! | [`error`] | errors of the command and their exit codes |
 //!
 //! One subcommand per job; each lives in its own module with a clap `Args` struct and a `run`
-//! function, and `main` only dispatches (`table …` and `ingest` come next).
+//! function, and `main` only dispatches.
 //! Exit codes: 0 success, 1 failure (or a benchmark answer that was wrong), 2 usage errors.
 
 mod bench;
 mod error;
+mod ingest;
 mod serve;
 mod sql;
+mod table;
 mod user;
 
 use std::process::ExitCode;
@@ -40,6 +44,10 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Manage AccessKey users and their per-project grants.
     User(user::UserArgs),
+    /// Stream NDJSON/CSV files, stdin or generated rows into a table, exactly once (resumable).
+    Ingest(ingest::IngestArgs),
+    /// Table maintenance: compact, expire snapshots, vacuum orphan files.
+    Table(table::TableArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +56,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => return serve::run_blocking(args),
         Command::Sql(args) => return sql::run_blocking(args),
         Command::User(args) => return user::run_blocking(args),
+        Command::Ingest(args) => return ingest::run_blocking(args),
+        Command::Table(args) => return table::run_blocking(args),
         Command::Bench(args) => bench::run(&args).map(|correct| {
             if correct {
                 ExitCode::SUCCESS

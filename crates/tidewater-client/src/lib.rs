@@ -12,6 +12,7 @@
 //! | `session::rows` | JSON rows → Arrow, with the value conventions below |
 //! | `session::route` | the frozen bucket hash per row; per-bucket buffers |
 //! | `session::block` | Arrow IPC encoding of blocks; upload with retries under the same number |
+//! | [`sink`] | [`Sink`]: checkpointed, exactly-once writes of a record stream (options of the reference connector, state file, recovery) |
 //! | [`retry`] | exponential backoff honoring `Retry-After` |
 //! | [`error`] | [`Error`], [`ErrorKind`], retryability |
 //!
@@ -76,11 +77,13 @@ pub mod client;
 pub mod error;
 pub mod retry;
 pub mod session;
+pub mod sink;
 
 pub use client::{ACCESS_ID_ENV, ACCESS_KEY_ENV, Client, ClientBuilder, Credentials, SqlOutput};
 pub use error::{Error, ErrorKind, Result};
 pub use retry::Backoff;
 pub use session::{InsertSession, JsonRow, SessionBuilder, UpsertSession};
+pub use sink::{Sink, SinkError, SinkOptions};
 /// The wire bodies (`TableInfo`, `SessionInfo`, `CommitAck`, …), shared with the server.
 pub use tidewater_format::api;
 pub use tidewater_format::api::{CommitAck, CreateTable, SessionInfo, SessionState, TableInfo};

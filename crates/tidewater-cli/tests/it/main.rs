@@ -1,5 +1,6 @@
 //! Integration tests of the `tidewater` command: they run the built binary.
 
 mod bench;
+mod ingest;
 mod serve;
 mod sql;
