@@ -8,6 +8,7 @@
 //! | [`served`] | a Tunnel server (started as a child process, or `--endpoint`) through the SDK |
 //! | [`resources`] | peak memory, bytes and files on disk |
 //! | [`report`] | the one JSON object (`--json`) or the readable table |
+//! | [`export`] | `--export DIR`: the generated data and the model's answers, for the peers of `bench/run.sh` |
 //!
 //! Flow: parse the size → generate all data and the expected answers (untimed) → open the
 //! warehouse (embedded) or start/connect to the server (served) and create the table → phase A
@@ -17,6 +18,7 @@
 //! stdout.
 
 pub mod embedded;
+pub mod export;
 pub mod measure;
 pub mod report;
 pub mod resources;
@@ -105,6 +107,11 @@ pub struct BenchArgs {
     /// Keep the temporary warehouse and print where it is.
     #[arg(long)]
     pub keep: bool,
+    /// Write the generated data (Arrow IPC, one file per commit) and the model's answers
+    /// (`expected.json`) into DIR and stop without running anything: the input of the peers
+    /// of `bench/run.sh`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["endpoint", "warehouse", "keep"])]
+    pub export: Option<PathBuf>,
     /// Testing the checker: perturb the expected count so the run must report wrong answers.
     #[arg(long, hide = true)]
     pub inject_wrong_expectation: bool,
@@ -183,6 +190,11 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
     }
     let generate_s = t.elapsed().as_secs_f64();
     eprintln!("generated in {generate_s:.2} s");
+    if let Some(dir) = &args.export {
+        export::export(&workload, dir)?;
+        eprintln!("exported to {}", dir.display());
+        return Ok(true);
+    }
 
     // The warehouse: the given directory, or a temporary one; none behind --endpoint.
     let (dir, temp) = match (&args.warehouse, &args.endpoint) {
