@@ -17,6 +17,7 @@
 //! exits non-zero: a fast wrong answer has no score. Progress goes to stderr, the report alone to
 //! stdout.
 
+pub mod compaction;
 pub mod embedded;
 pub mod export;
 pub mod measure;
@@ -340,7 +341,17 @@ async fn run_embedded(location: &str, workload: Workload) -> Result<Measured> {
         expected,
         ..
     } = workload;
-    measure::run_phases(&Embedded { table }, bulk, stream, &expected).await
+    let mut m = measure::run_phases(
+        &Embedded {
+            table: table.clone(),
+        },
+        bulk,
+        stream,
+        &expected,
+    )
+    .await?;
+    m.after_compaction = Some(compaction::after_major_compaction(&table, &expected, &mut m).await?);
+    Ok(m)
 }
 
 async fn run_served(client: tidewater_client::Client, workload: Workload) -> Result<Measured> {

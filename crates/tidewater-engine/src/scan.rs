@@ -3,7 +3,8 @@
 //! Planning pins a snapshot, lists its live files, prunes partitions (partition filter), buckets
 //! and files (primary-key equality), and groups the rest into one [`Split`] per (partition,
 //! bucket). Executing a split of a Delta table cuts its files into *sections* of transitively
-//! overlapping key ranges; a section of one file is read straight through (deletes dropped), a
+//! overlapping key ranges; a section of one file is read straight through (deletes dropped; a
+//! file without deletes is read without `_seq`/`_op`), a
 //! section of several files is k-way merged by key ([`merge`]): for each key the row with the
 //! highest sequence number wins and a winning delete removes the key. Sections are disjoint and
 //! ordered, so a split's output is sorted by key. Standard tables are read file by file.

@@ -82,6 +82,11 @@ impl Checks {
         self.check(ok, || format!("{what}: got {got:?}, expected {expected:?}"));
     }
 
+    pub fn merge(&mut self, other: Checks) {
+        self.passed += other.passed;
+        self.failures.extend(other.failures);
+    }
+
     pub fn all_passed(&self) -> bool {
         self.failures.is_empty() && self.passed > 0
     }
@@ -99,6 +104,8 @@ pub struct TableStats {
 /// Everything measured in one run.
 #[derive(Debug, Default)]
 pub struct Measured {
+    /// Embedded mode: reads after a major compaction and on one Parquet file.
+    pub after_compaction: Option<serde_json::Value>,
     pub phase_a: WritePhase,
     pub phase_b: WritePhase,
     pub count: Query,

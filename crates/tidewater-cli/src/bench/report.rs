@@ -187,7 +187,7 @@ impl Report {
             c_count_runs_s: m.count.runs_s.clone(),
             c_point_runs_s: m.point.runs_s.clone(),
             c_avg_runs_s: m.avg.runs_s.clone(),
-            after_compaction: None,
+            after_compaction: m.after_compaction.clone(),
             peak_rss_mb: ctx.peak_rss_mb,
             server_peak_rss_mb: ctx.server_peak_rss_mb,
             rss_after_generate_mb: ctx.rss_after_generate_mb,

@@ -24,7 +24,7 @@ use snafu::ResultExt;
 use tidewater_format::DataFileMeta;
 use tidewater_format::schema::{OP_DELETE, TableKind};
 
-use super::{Emitter, ScanContext, Split, Versions, key_converter, open_file};
+use super::{Emitter, ScanContext, Split, Versions, key_converter, open_file, open_file_with};
 use crate::error::{ArrowSnafu, Result};
 
 pub(crate) async fn read_split(ctx: &ScanContext, split: &Split, out: &Emitter) -> Result<()> {
@@ -120,6 +120,17 @@ fn global_seqs(batch: &RecordBatch, seq_offset: u64) -> UInt64Array {
 }
 
 async fn read_single(ctx: &ScanContext, file: &DataFileMeta, out: &Emitter) -> Result<bool> {
+    if ctx.versions == Versions::Latest && file.delete_count == 0 {
+        // Nothing to drop (e.g. a base file after major compaction): `_seq` and `_op` are not
+        // needed, only the `read` columns.
+        let mut stream = open_file_with(ctx, file, ctx.read.clone(), None).await?;
+        while let Some(batch) = stream.next().await {
+            if !out.send(&batch?).await? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
     let mut stream = open_file(ctx, file).await?;
     let keep_deletes = ctx.versions.keeps_deletes();
     while let Some(batch) = stream.next().await {
