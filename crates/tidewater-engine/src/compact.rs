@@ -447,16 +447,6 @@ async fn merge_bucket(table: &Table, pick: &Pick) -> Result<Vec<DataFileMeta>> {
     Ok(written)
 }
 
-/// Files of the given snapshot that compaction would take now, per bucket (for tests and tools).
-pub async fn pending_merges(table: &Table, snapshot: &Snapshot) -> Result<usize> {
-    let files = table.files(snapshot).await?;
-    let settings = &table.metadata().properties.compaction;
-    Ok(by_bucket(&files)
-        .values()
-        .filter(|f| pick_bucket(f, settings, false).is_some())
-        .count())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
