@@ -298,3 +298,76 @@ async fn engine_futures_run_in_spawned_tasks() {
         .unwrap();
     assert!(!env.warehouse.table_exists("default", "t").await.unwrap());
 }
+
+/// Ingest, compaction and readers at once: every commit adds 10 new keys and updates 5 old
+/// ones; a compactor loops; readers check that every snapshot they pin holds exactly the keys
+/// its commits added. Ingest never fails because of compaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_compaction_and_readers_run_together() {
+    use tidewater_engine::CompactMode;
+    use tidewater_format::SnapshotKind;
+
+    let env = crate::env::TestEnv::new().await;
+    let table = crate::env::people_table(&env.warehouse, "live", 2, false).await;
+    const COMMITS: i64 = 30;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let compactor = {
+        let (table, stop) = (table.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut done = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mode = if done % 3 == 2 {
+                    CompactMode::Major
+                } else {
+                    CompactMode::Minor
+                };
+                match table.compact(mode).run().await {
+                    Ok(r) => done += r.snapshot.is_some() as u32,
+                    Err(e) => assert_eq!(e.kind(), tidewater_engine::ErrorKind::Conflict, "{e}"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            done
+        })
+    };
+    let reader = {
+        let (table, stop) = (table.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Some(latest) = table.latest_snapshot().await.unwrap() else {
+                    tokio::task::yield_now().await;
+                    continue;
+                };
+                let mut appends = 0;
+                for id in 1..=latest.id {
+                    appends +=
+                        (table.snapshot(id).await.unwrap().kind == SnapshotKind::Append) as usize;
+                }
+                let rows = crate::env::scan_rows(table.scan().snapshot_id(latest.id)).await;
+                assert_eq!(rows.len(), 10 * appends, "snapshot {}", latest.id);
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for c in 0..COMMITS {
+        let mut s = table.session(SessionKind::Upsert).open().await.unwrap();
+        let mut rows: Vec<(i64, &str, i32, bool)> = (0..10)
+            .map(|k| (c * 10 + k, "new", c as i32, true))
+            .collect();
+        rows.extend((0..5.min(c * 10)).map(|k| (k * 7 % (c * 10).max(1), "upd", c as i32, false)));
+        s.upsert(&crate::env::people(&rows)).await.unwrap();
+        s.commit().await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let compactions = compactor.await.unwrap();
+    let reads = reader.await.unwrap();
+    assert!(
+        compactions > 0 && reads > 0,
+        "compactions {compactions}, reads {reads}"
+    );
+    let rows = crate::env::scan_rows(table.scan()).await;
+    assert_eq!(rows.len(), (COMMITS * 10) as usize);
+}
