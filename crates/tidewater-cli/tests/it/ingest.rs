@@ -5,66 +5,17 @@
 //! bad records fail with file:line or go to the dead-letter file; bad options fail at start.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use serde_json::{Map, Value, json};
 use tidewater_client::sink::{Sink, SinkOptions};
-use tidewater_client::{Client, Credentials, SqlOutput};
+use tidewater_client::{Client, SqlOutput};
 
-const ID: &str = "TWINGESTTEST";
-const KEY: &str = "ingest-test-secret";
-
-struct Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tidewater"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--warehouse",
-            ])
-            .arg(dir)
-            .env("TIDEWATER_ACCESS_ID", ID)
-            .env("TIDEWATER_ACCESS_KEY", KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let endpoint = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, endpoint }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.endpoint, Credentials::new(ID, KEY)).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::serve::{ID, KEY, Server};
 
 /// A small deterministic generator (xorshift), seeded from the clock and printed so a failing
 /// run can be repeated with `INGEST_TEST_SEED`.

@@ -11,17 +11,17 @@ use arrow::datatypes::Int64Type;
 use serde_json::json;
 use tidewater_client::{Client, Credentials, SqlOutput};
 
-const ID: &str = "TWKILLTEST";
-const KEY: &str = "kill-test-secret";
+pub(crate) const ID: &str = "TWKILLTEST";
+pub(crate) const KEY: &str = "kill-test-secret";
 
-/// A `tidewater serve` child process on `dir`.
-struct Server {
-    child: Child,
-    endpoint: String,
+/// A `tidewater serve` child process on `dir` (killed when dropped).
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) endpoint: String,
 }
 
 impl Server {
-    fn start(dir: &std::path::Path) -> Server {
+    pub(crate) fn start(dir: &std::path::Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tidewater"))
             .args([
                 "serve",
@@ -50,12 +50,12 @@ impl Server {
         Server { child, endpoint }
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(&self.endpoint, Credentials::new(ID, KEY)).unwrap()
     }
 
     /// `kill -9`.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
