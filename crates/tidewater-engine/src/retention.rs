@@ -13,20 +13,25 @@
 //! the next expiry and `vacuum` finish.
 //!
 //! **Vacuum.** Open sessions past their lifecycle (Tunnel sessions; embedded sessions after
-//! [`EMBEDDED_SESSION_LIFETIME_MS`]) are expired and their files deleted; finished session
-//! directories older than the retention window are removed. Then data files and manifests that
-//! no stored snapshot and no open session references, and that are older than the safety window,
-//! are deleted: leftovers of crashed sessions, compactions and expiries. The safety window must
-//! exceed the longest write in flight (a compaction writes its files before it commits them).
+//! [`EMBEDDED_SESSION_LIFETIME_MS`]) are expired and their files deleted — unless a stored
+//! snapshot holds one of their files: such a session committed, and its snapshot expired before
+//! its commit marker was written, so it counts as finished. Finished session directories older
+//! than the retention window are removed, `meta.json` first (a removal that stops part-way leaves
+//! a directory no session opens from, removed by the next vacuum). Then data files that no stored
+//! snapshot holds live and no open session references, and manifests no stored snapshot
+//! references, older than the safety window, are deleted: leftovers of crashed sessions,
+//! compactions and expiries (an expiry that stopped after deleting snapshots leaves files that
+//! only removal entries still name). The safety window must exceed the longest write in flight
+//! (a compaction writes its files before it commits them).
 
 use std::collections::{BTreeMap, HashSet};
 
 use futures::StreamExt;
-use tidewater_format::{DataFileMeta, SnapshotKind};
+use tidewater_format::{DataFileMeta, FileOp, SnapshotKind};
 
 use crate::commit::{CommitRequest, commit};
 use crate::error::{Error, Result};
-use crate::session::{Session, State, load_session_meta, load_session_state};
+use crate::session::{Session, SessionMeta, State, load_session_meta, load_session_state};
 use crate::table::{Table, lock};
 
 /// An embedded session (no lifecycle of its own) left open this long is considered abandoned.
@@ -189,75 +194,97 @@ impl Table {
         };
         let storage = self.storage();
         let retain_ms = (self.metadata().properties.retain_hours as i64 * 3_600_000).max(3_600_000);
-        // Sessions first: what they still hold is protected, what they abandoned becomes orphan.
-        let mut protected: HashSet<String> = HashSet::new();
+        // Sessions first: a session committing meanwhile is then found through its snapshot
+        // below, so its files are never taken for orphans.
+        let mut open: Vec<(SessionMeta, Vec<String>)> = Vec::new();
+        let mut finished: Vec<String> = Vec::new();
         let (session_ids, _) = storage.list_dir(&self.paths().sessions_dir()).await?;
         for id in session_ids {
+            let dir = self.paths().session_dir(&id);
             let meta = match load_session_meta(self, &id).await {
                 Ok(m) => m,
-                Err(Error::SessionNotFound { .. }) => continue,
+                Err(Error::SessionNotFound { .. }) => {
+                    // No `meta.json`: what a removal that stopped part-way left, or an abort
+                    // before the first flush. No session can be opened from it.
+                    let deadline = now_ms - retain_ms;
+                    let objects = storage.list_modified(&dir).await?;
+                    if !objects.is_empty() && objects.iter().all(|(_, m)| *m < deadline) {
+                        finished.push(dir);
+                    }
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(session = %id, error = %e, "vacuum skips an unreadable session");
                     continue;
                 }
             };
-            let dir = self.paths().session_dir(&id);
             match load_session_state(self, &meta).await? {
                 State::Open => {
-                    let expires = meta
-                        .expires_ms
-                        .unwrap_or(meta.created_ms + EMBEDDED_SESSION_LIFETIME_MS);
-                    if now_ms <= expires {
-                        for path in storage.list(&dir).await? {
-                            if let Some(bytes) = storage.get_opt(&path).await? {
-                                protected.extend(
-                                    recorded_files(&bytes)
-                                        .iter()
-                                        .map(|p| self.paths().data_file(p)),
-                                );
-                            }
-                        }
-                        continue;
-                    }
-                    report.sessions_expired += 1;
-                    if !dry_run {
-                        if meta.tunnel {
-                            self.load_tunnel_session(&id)
-                                .await?
-                                .expire_if_due(now_ms)
-                                .await?;
-                        } else {
-                            Session::reopen(self.clone(), &id).await?.abort().await?;
+                    let mut files = Vec::new();
+                    for path in storage.list(&dir).await? {
+                        if let Some(bytes) = storage.get_opt(&path).await? {
+                            files.extend(
+                                recorded_files(&bytes)
+                                    .iter()
+                                    .map(|p| self.paths().data_file(p)),
+                            );
                         }
                     }
+                    open.push((meta, files));
                 }
                 State::Committed(_) | State::Aborted => {
                     if meta.created_ms + retain_ms < now_ms {
-                        report.session_dirs_removed += 1;
-                        if !dry_run {
-                            storage.delete_prefix(&dir).await?;
-                        }
+                        finished.push(dir);
                     }
                 }
             }
         }
 
-        // Everything a stored snapshot may reference.
-        let mut manifests: HashSet<String> = HashSet::new();
-        for id in self.snapshot_ids().await? {
-            match self.snapshot(id).await {
-                Ok(s) => manifests.extend(s.manifests.iter().map(|m| m.name.clone())),
-                // Expired meanwhile by someone else.
-                Err(Error::SnapshotNotFound { .. } | Error::SnapshotExpired { .. }) => {}
-                Err(e) => return Err(e),
+        let (manifests, referenced) = self.referenced_files().await?;
+
+        // What open sessions still hold is protected, what abandoned ones held becomes orphan.
+        let mut protected: HashSet<String> = HashSet::new();
+        for (meta, files) in open {
+            if files.iter().any(|f| referenced.contains(f)) {
+                // Committed, though neither its marker nor its snapshot (expired) says so: its
+                // files belong to the table, and aborting it would delete them.
+                if meta.created_ms + retain_ms < now_ms {
+                    finished.push(self.paths().session_dir(&meta.session_id));
+                }
+                continue;
+            }
+            let expires = meta
+                .expires_ms
+                .unwrap_or(meta.created_ms + EMBEDDED_SESSION_LIFETIME_MS);
+            if now_ms <= expires {
+                protected.extend(files);
+                continue;
+            }
+            report.sessions_expired += 1;
+            if !dry_run {
+                if meta.tunnel {
+                    self.load_tunnel_session(&meta.session_id)
+                        .await?
+                        .expire_if_due(now_ms)
+                        .await?;
+                } else {
+                    Session::reopen(self.clone(), &meta.session_id)
+                        .await?
+                        .abort()
+                        .await?;
+                }
             }
         }
-        let mut referenced: HashSet<String> = HashSet::new();
-        for name in &manifests {
-            for e in &self.manifest(name).await?.entries {
-                referenced.insert(self.paths().data_file(&e.file.path));
+        report.session_dirs_removed = finished.len() as u64;
+        if !dry_run {
+            for dir in &finished {
+                // `meta.json` first: a removal that stops part-way leaves nothing that looks
+                // like an open session, and the next vacuum removes the rest.
+                storage.delete(&format!("{dir}/meta.json")).await?;
+                storage.delete_prefix(dir).await?;
             }
         }
+
         let deadline = now_ms - safety_ms;
         let mut doomed: Vec<String> = Vec::new();
         for (path, modified) in storage.list_modified(&self.paths().data_dir()).await? {
@@ -280,6 +307,46 @@ impl Table {
             }
         }
         Ok(report)
+    }
+
+    /// The manifests of every stored snapshot, and the data files live in any of them (full
+    /// paths). A file lives in a contiguous range of snapshots, so these are the live files of
+    /// the oldest plus the files each later snapshot added: the `Add` entries of the manifests
+    /// it references and its parent did not. Files only removed entries still name — the
+    /// leftovers of an expiry that stopped after deleting snapshots — are not among them.
+    async fn referenced_files(&self) -> Result<(HashSet<String>, HashSet<String>)> {
+        let mut manifests: HashSet<String> = HashSet::new();
+        let mut files: HashSet<String> = HashSet::new();
+        let mut parent: Option<(u64, HashSet<String>)> = None;
+        for id in self.snapshot_ids().await? {
+            let s = match self.snapshot(id).await {
+                Ok(s) => s,
+                // Expired meanwhile by someone else.
+                Err(Error::SnapshotNotFound { .. } | Error::SnapshotExpired { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let names: HashSet<String> = s.manifests.iter().map(|m| m.name.clone()).collect();
+            match &parent {
+                Some((p, parent_names)) if p + 1 == id => {
+                    for name in names.difference(parent_names) {
+                        for e in &self.manifest(name).await?.entries {
+                            if e.op == FileOp::Add {
+                                files.insert(self.paths().data_file(&e.file.path));
+                            }
+                        }
+                    }
+                }
+                _ => files.extend(
+                    self.files(&s)
+                        .await?
+                        .iter()
+                        .map(|f| self.paths().data_file(&f.path)),
+                ),
+            }
+            manifests.extend(names.iter().cloned());
+            parent = Some((id, names));
+        }
+        Ok((manifests, files))
     }
 }
 

@@ -45,7 +45,7 @@ fn person(id: i64, v: i32) -> Person {
     Person::new(id, Some(&format!("p{id}v{v}")), Some(v), Some(id % 2 == 0))
 }
 
-fn persons(ids: impl IntoIterator<Item = i64>, v: i32) -> Vec<Person> {
+pub(crate) fn persons(ids: impl IntoIterator<Item = i64>, v: i32) -> Vec<Person> {
     ids.into_iter().map(|i| person(i, v)).collect()
 }
 
@@ -55,7 +55,7 @@ fn upsert_into(model: &mut BTreeMap<i64, Person>, rows: &[Person]) {
     }
 }
 
-fn expected(model: &BTreeMap<i64, Person>) -> Vec<Row> {
+pub(crate) fn expected(model: &BTreeMap<i64, Person>) -> Vec<Row> {
     let mut rows: Vec<Row> = model
         .values()
         .map(|p| Row {

@@ -1,6 +1,7 @@
 //! Integration tests of the engine, through its public API on real temp-directory warehouses.
 
 mod concurrency;
+mod crash_maintenance;
 mod env;
 mod fault_store;
 mod faults;
