@@ -2,15 +2,18 @@
 //!
 //! A project exists when `<project>/_project.json` exists; a table exists when
 //! `<project>/<table>/schema/0` exists (created with put-if-absent, so two concurrent creates of
-//! one table cannot both succeed). Dropping a table deletes everything below its directory and
-//! its schema last, so an interrupted drop leaves a (partly emptied) table that a second `DROP`
-//! finishes, and creating a table never deletes anything (a concurrent create cannot lose the
-//! other's data). The `default` project always exists.
+//! one table cannot both succeed). `ALTER TABLE … TBLPROPERTIES` writes later metadata versions
+//! `schema/<n>` ([`crate::metadata`]). Dropping a table deletes everything below its directory
+//! and its metadata last (newest version first, `schema/0` at the very end), so an interrupted
+//! drop leaves a (partly emptied) table that a second `DROP` finishes, and creating a table
+//! never deletes anything (a concurrent create cannot lose the other's data). The `default`
+//! project always exists.
 //!
 //! [`Warehouse`] caches open [`Table`]s so their snapshot and manifest caches are shared; a cached
-//! table is reused only while its `table_id` matches the one in storage.
+//! table is reused only while its `table_id` matches the one in storage, and every
+//! [`Warehouse::table`] call checks for a newer metadata version (returning a handle on it).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use object_store::ObjectStore;
@@ -20,9 +23,10 @@ use tidewater_format::schema::TableMetadata;
 use tidewater_format::{TableProperties, TableSchema};
 
 use crate::error::{
-    ProjectExistsSnafu, ProjectNotEmptySnafu, ProjectNotFoundSnafu, Result, TableExistsSnafu,
-    TableNotFoundSnafu,
+    InvalidInputSnafu, ProjectExistsSnafu, ProjectNotEmptySnafu, ProjectNotFoundSnafu, Result,
+    TableExistsSnafu, TableNotFoundSnafu, TooManyConflictsSnafu,
 };
+use crate::metadata::{self, Latest, MAX_ALTER_ATTEMPTS};
 use crate::store::{Storage, open_store};
 use crate::table::Table;
 use crate::util::now_ms;
@@ -179,10 +183,26 @@ impl Warehouse {
         self.table(project, name).await
     }
 
-    /// Opens a table (cached).
+    /// Opens a table (cached) on its newest metadata version.
     pub async fn table(&self, project: &str, name: &str) -> Result<Table> {
         let paths = TablePaths::new(project, name)?;
-        let Some(bytes) = self.inner.storage.get_opt(&paths.schema(0)).await? else {
+        let storage = &self.inner.storage;
+        let cached = self.cached(project, name);
+        // With a cached handle on version n, read `schema/0` (the table may have been dropped
+        // and re-created) and probe `schema/<n+1>` (a newer version) at the same time.
+        let (base, probe) = match &cached {
+            Some(t) => {
+                let next = t.metadata().schema_id.saturating_add(1);
+                let (base, probe) = futures::future::join(
+                    storage.get_opt(&paths.schema(0)),
+                    metadata::read_version(storage, &paths, next),
+                )
+                .await;
+                (base?, Some((next, probe)))
+            }
+            None => (storage.get_opt(&paths.schema(0)).await?, None),
+        };
+        let Some(bytes) = base else {
             self.require_project(project).await?;
             return TableNotFoundSnafu {
                 project,
@@ -190,17 +210,104 @@ impl Warehouse {
             }
             .fail();
         };
-        let meta = TableMetadata::decode(&bytes)?;
-        let key = (project.to_string(), name.to_string());
-        let mut tables = self.inner.tables.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = tables.get(&key)
-            && t.metadata().table_id == meta.table_id
+        let base = TableMetadata::decode(&bytes)?;
+        if let (Some(t), Some((next, probe))) = (cached, probe)
+            && t.metadata().table_id == base.table_id
         {
-            return Ok(t.clone());
+            let Some(found) = probe? else {
+                return Ok(t);
+            };
+            let meta = if found.table_id == base.table_id {
+                found
+            } else {
+                t.metadata().clone()
+            };
+            let latest =
+                metadata::probe_forward(storage, &paths, Latest { meta, last: next }).await?;
+            return Ok(self.remember(project, name, paths, latest.meta));
         }
-        let t = Table::new(project, name, paths, self.inner.storage.clone(), meta);
+        let latest = metadata::latest(storage, &paths, base).await?;
+        Ok(self.remember(project, name, paths, latest.meta))
+    }
+
+    fn cached(&self, project: &str, name: &str) -> Option<Table> {
+        let tables = self.inner.tables.lock().unwrap_or_else(|e| e.into_inner());
+        tables
+            .get(&(project.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// The cached handle on `meta`'s table: the cached one if it is on `meta`'s version or a
+    /// newer one; else a handle on `meta` sharing the cached handle's caches and pins (a new
+    /// one when nothing of this table incarnation is cached), which replaces it in the cache.
+    fn remember(&self, project: &str, name: &str, paths: TablePaths, meta: TableMetadata) -> Table {
+        let mut tables = self.inner.tables.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (project.to_string(), name.to_string());
+        let t = match tables.get(&key) {
+            Some(old) if old.metadata().table_id == meta.table_id => {
+                if old.metadata().schema_id >= meta.schema_id {
+                    return old.clone();
+                }
+                old.with_metadata(meta)
+            }
+            _ => Table::new(project, name, paths, self.inner.storage.clone(), meta),
+        };
         tables.insert(key, t.clone());
-        Ok(t)
+        t
+    }
+
+    /// `ALTER TABLE … SET TBLPROPERTIES (set)` / `UNSET TBLPROPERTIES (unset)`: writes the next
+    /// metadata version (see [`crate::metadata`]) and returns a handle on it. Property names are
+    /// case-insensitive; values are validated as at `CREATE TABLE`; `transactional` and
+    /// `write.bucket.num` cannot change. Changing nothing writes nothing.
+    pub async fn alter_table_properties(
+        &self,
+        project: &str,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<Table> {
+        let paths = TablePaths::new(project, name)?;
+        let storage = &self.inner.storage;
+        for _ in 0..MAX_ALTER_ATTEMPTS {
+            let Some(bytes) = storage.get_opt(&paths.schema(0)).await? else {
+                self.require_project(project).await?;
+                return TableNotFoundSnafu {
+                    project,
+                    table: name,
+                }
+                .fail();
+            };
+            let base = TableMetadata::decode(&bytes)?;
+            let Latest { meta, last } = metadata::latest(storage, &paths, base).await?;
+            let properties = meta.properties.altered(set, unset)?;
+            if properties == meta.properties {
+                return self.table(project, name).await;
+            }
+            let Some(schema_id) = last.checked_add(1) else {
+                return InvalidInputSnafu {
+                    reason: format!("table '{project}.{name}' has no metadata versions left"),
+                }
+                .fail();
+            };
+            let next = TableMetadata {
+                schema_id,
+                properties,
+                ..meta
+            };
+            if storage
+                .put_if_absent(&paths.schema(schema_id), next.encode()?)
+                .await?
+            {
+                return Ok(self.remember(project, name, paths, next));
+            }
+            // Another alter created this version first: apply ours on top of it.
+        }
+        TooManyConflictsSnafu {
+            what: format!("ALTER TABLE {project}.{name} … TBLPROPERTIES"),
+            attempts: MAX_ALTER_ATTEMPTS,
+        }
+        .fail()
     }
 
     pub async fn table_exists(&self, project: &str, name: &str) -> Result<bool> {
@@ -240,13 +347,19 @@ impl Warehouse {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(project.to_string(), name.to_string()));
         let storage = &self.inner.storage;
-        let schema_dir = format!("{}/schema", paths.root());
         let (dirs, _) = storage.list_dir(paths.root()).await?;
         for d in dirs.iter().filter(|d| d.as_str() != "schema") {
             storage
                 .delete_prefix(&format!("{}/{d}", paths.root()))
                 .await?;
         }
-        storage.delete_prefix(&schema_dir).await
+        // Metadata versions newest first, `schema/0` (the table's existence) last.
+        let (_, files) = storage.list_dir(&paths.schema_dir()).await?;
+        let mut versions: Vec<u32> = files.iter().filter_map(|f| f.parse().ok()).collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        for v in versions.into_iter().filter(|v| *v != 0) {
+            storage.delete(&paths.schema(v)).await?;
+        }
+        storage.delete(&paths.schema(0)).await
     }
 }

@@ -5,6 +5,7 @@
 //! | [`store`] | the warehouse object store (local dirs fsynced, `file://`, `memory://`, `s3://`) |
 //! | [`catalog`] | [`Warehouse`]: projects and tables |
 //! | [`table`] | [`Table`]: metadata, snapshots, live files |
+//! | [`metadata`] | versioned table metadata `schema/<n>`: `ALTER TABLE … SET\|UNSET TBLPROPERTIES` |
 //! | [`session`] | [`Session`]: validated, bucketed, buffered writes; flush; commit; abort |
 //! | [`tunnel`] | [`TunnelSession`]: sessions fed by numbered per-bucket blocks (the Tunnel API) |
 //! | [`validate`] | row validation (types, NULL keys, lengths, partitions) |
@@ -27,6 +28,7 @@ pub mod changes;
 mod commit;
 pub mod compact;
 pub mod error;
+pub mod metadata;
 pub mod overwrite;
 pub mod retention;
 pub mod scan;

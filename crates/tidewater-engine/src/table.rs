@@ -4,6 +4,11 @@
 //! (bounded) and the highest snapshot id seen. Finding the latest snapshot costs one read of
 //! `snapshot/<known+1>` (a miss) once the id is known; the first time, the snapshot directory is
 //! listed. Snapshots are immutable, so cached entries never go stale.
+//!
+//! A handle carries one version of the table's metadata (`schema/<schema_id>`, see
+//! [`crate::metadata`]) for its whole life, so one operation sees one set of properties.
+//! [`crate::Warehouse::table`] and [`Table::refresh`] hand out a handle on the newest version;
+//! handles on different versions of one table share their caches and snapshot pins.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -32,10 +37,11 @@ pub(crate) struct TableInner {
     pub(crate) paths: TablePaths,
     pub(crate) storage: Storage,
     pub(crate) meta: TableMetadata,
-    snapshots: Mutex<SnapshotCache>,
-    manifests: Mutex<HashMap<String, Arc<Manifest>>>,
+    // Shared by the handles on every metadata version of this table (see `with_metadata`).
+    snapshots: Arc<Mutex<SnapshotCache>>,
+    manifests: Arc<Mutex<HashMap<String, Arc<Manifest>>>>,
     footers: Arc<FooterCache>,
-    pub(crate) pins: crate::retention::Pins,
+    pub(crate) pins: Arc<crate::retention::Pins>,
 }
 
 #[derive(Debug, Default)]
@@ -63,10 +69,29 @@ impl Table {
                 paths,
                 storage,
                 meta,
-                snapshots: Mutex::new(SnapshotCache::default()),
-                manifests: Mutex::new(HashMap::new()),
+                snapshots: Default::default(),
+                manifests: Default::default(),
                 footers: Arc::new(FooterCache::default()),
                 pins: Default::default(),
+            }),
+        }
+    }
+
+    /// A handle on another metadata version of this table (same `table_id`), sharing this
+    /// handle's caches and snapshot pins.
+    pub(crate) fn with_metadata(&self, meta: TableMetadata) -> Table {
+        let i = &self.inner;
+        Table {
+            inner: Arc::new(TableInner {
+                project: i.project.clone(),
+                name: i.name.clone(),
+                paths: i.paths.clone(),
+                storage: i.storage.clone(),
+                meta,
+                snapshots: i.snapshots.clone(),
+                manifests: i.manifests.clone(),
+                footers: i.footers.clone(),
+                pins: i.pins.clone(),
             }),
         }
     }
@@ -84,6 +109,8 @@ impl Table {
         format!("{}.{}", self.inner.project, self.inner.name)
     }
 
+    /// The metadata version this handle was opened with (`schema_id`); a newer one written
+    /// since by `ALTER TABLE` is seen through [`Table::refresh`] or [`crate::Warehouse::table`].
     pub fn metadata(&self) -> &TableMetadata {
         &self.inner.meta
     }

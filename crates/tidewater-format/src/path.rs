@@ -89,8 +89,13 @@ impl TablePaths {
         &self.root
     }
 
+    /// Version `schema_id` of the table metadata (0 is written by `CREATE TABLE`).
     pub fn schema(&self, schema_id: u32) -> String {
         format!("{}/schema/{schema_id}", self.root)
+    }
+
+    pub fn schema_dir(&self) -> String {
+        format!("{}/schema", self.root)
     }
 
     pub fn snapshot_dir(&self) -> String {

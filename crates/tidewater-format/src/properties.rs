@@ -15,6 +15,11 @@
 //!
 //! The compaction properties (the last seven) apply to Delta tables only. Unknown properties and
 //! out-of-range values are errors naming the property.
+//!
+//! `ALTER TABLE … SET|UNSET TBLPROPERTIES` goes through [`TableProperties::altered`]: every
+//! property but the [frozen](FROZEN) ones may change, and the result is validated by the same
+//! [`TableProperties::from_map`] as at `CREATE TABLE`. An unset property returns to its default;
+//! `num-sorted-run.stop-trigger` left at its default (trigger + 3) follows the trigger.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +37,37 @@ pub const SORTED_RUN_STOP: &str = "num-sorted-run.stop-trigger";
 pub const SIZE_RATIO: &str = "compaction.size-ratio";
 pub const MAX_SIZE_AMP: &str = "compaction.max-size-amplification-percent";
 pub const TARGET_FILE_SIZE: &str = "target-file-size";
+
+/// Every property name, in the order errors list them.
+pub const KNOWN: [&str; 10] = [
+    TRANSACTIONAL,
+    WRITE_BUCKET_NUM,
+    RETAIN_HOURS,
+    MAJOR_COMPACT_ENABLE,
+    MAJOR_COMPACT_MIN_COMMITS,
+    SORTED_RUN_TRIGGER,
+    SORTED_RUN_STOP,
+    SIZE_RATIO,
+    MAX_SIZE_AMP,
+    TARGET_FILE_SIZE,
+];
+
+/// Properties fixed when the table is created, with why `ALTER TABLE` cannot change them.
+pub const FROZEN: [(&str, &str); 2] = [
+    (
+        TRANSACTIONAL,
+        "the table kind (Delta or standard) is fixed when the table is created; create a new \
+         table and copy the rows",
+    ),
+    (
+        WRITE_BUCKET_NUM,
+        "the bucket count is fixed when the table is created: every stored row was placed by \
+         hash(key) % buckets, so changing it would re-hash the keys; create a new table and \
+         copy the rows",
+    ),
+];
+
+const NOT_COMPACTED: &str = "only Delta tables (\"transactional\"=\"true\") are compacted";
 
 pub const DEFAULT_BUCKET_NUM: u32 = 16;
 pub const MAX_BUCKET_NUM: u32 = 4096;
@@ -180,20 +216,9 @@ impl TableProperties {
                         }
                     }
                 }
-                _ => {
-                    return InvalidPropertySnafu {
-                        property: key.clone(),
-                        reason: format!(
-                            "unknown property (known: {TRANSACTIONAL}, {WRITE_BUCKET_NUM}, \
-                             {RETAIN_HOURS}, {MAJOR_COMPACT_ENABLE}, {MAJOR_COMPACT_MIN_COMMITS}, \
-                             {SORTED_RUN_TRIGGER}, {SORTED_RUN_STOP}, {SIZE_RATIO}, {MAX_SIZE_AMP}, \
-                             {TARGET_FILE_SIZE})"
-                        ),
-                    }
-                    .fail();
-                }
+                _ => return unknown(key),
             }
-            if ![TRANSACTIONAL, WRITE_BUCKET_NUM, RETAIN_HOURS].contains(&k.as_str()) {
+            if is_compaction(&k) {
                 compaction_key = Some(key.clone());
             }
         }
@@ -215,7 +240,7 @@ impl TableProperties {
         if let (false, Some(key)) = (transactional, compaction_key) {
             return InvalidPropertySnafu {
                 property: key,
-                reason: "only Delta tables (\"transactional\"=\"true\") are compacted",
+                reason: NOT_COMPACTED,
             }
             .fail();
         }
@@ -236,6 +261,51 @@ impl TableProperties {
             retain_hours,
             compaction: c,
         })
+    }
+
+    /// The properties after `ALTER TABLE … SET TBLPROPERTIES (set)` / `UNSET TBLPROPERTIES
+    /// (unset)`. Keys are case-insensitive. A [frozen](FROZEN) or unknown property, a
+    /// compaction property of a standard table, or a value [`TableProperties::from_map`] refuses
+    /// is an error naming the property. An unset property returns to its default.
+    pub fn altered(&self, set: &BTreeMap<String, String>, unset: &[String]) -> Result<Self> {
+        for key in set.keys().chain(unset) {
+            let k = key.to_ascii_lowercase();
+            if let Some((_, why)) = FROZEN.iter().find(|(f, _)| *f == k) {
+                return InvalidPropertySnafu {
+                    property: key.clone(),
+                    reason: format!("cannot be changed after the table is created: {why}"),
+                }
+                .fail();
+            }
+            if !KNOWN.contains(&k.as_str()) {
+                return unknown(key);
+            }
+        }
+        // `from_map` refuses compaction properties of standard tables that are set; unsetting
+        // one is refused the same way.
+        let unset_compaction = unset
+            .iter()
+            .find(|k| is_compaction(&k.to_ascii_lowercase()));
+        if let (false, Some(key)) = (self.transactional, unset_compaction) {
+            return InvalidPropertySnafu {
+                property: key.clone(),
+                reason: NOT_COMPACTED,
+            }
+            .fail();
+        }
+        let mut map = self.to_map();
+        let c = &self.compaction;
+        if self.transactional && c.run_stop == c.run_trigger + 3 {
+            // The default: keep following the trigger.
+            map.remove(SORTED_RUN_STOP);
+        }
+        for key in unset {
+            map.remove(&key.to_ascii_lowercase());
+        }
+        for (key, value) in set {
+            map.insert(key.to_ascii_lowercase(), value.clone());
+        }
+        Self::from_map(&map)
     }
 
     /// The properties as `SHOW`/`DESC` print them.
@@ -259,6 +329,19 @@ impl TableProperties {
         m.insert(RETAIN_HOURS.into(), self.retain_hours.to_string());
         m
     }
+}
+
+/// A (known, lower-case) property that only Delta tables have.
+fn is_compaction(key: &str) -> bool {
+    ![TRANSACTIONAL, WRITE_BUCKET_NUM, RETAIN_HOURS].contains(&key)
+}
+
+fn unknown<T>(key: &str) -> Result<T> {
+    InvalidPropertySnafu {
+        property: key,
+        reason: format!("unknown property (known: {})", KNOWN.join(", ")),
+    }
+    .fail()
 }
 
 #[cfg(test)]
@@ -312,6 +395,147 @@ mod tests {
         assert_eq!(TableProperties::from_map(&p.to_map()).unwrap(), p);
         assert_eq!(parse_size("1 GiB"), Some(1 << 30));
         assert_eq!(parse_size("12x"), None);
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn altered_changes_only_what_is_named_and_unset_restores_defaults() {
+        let p = props(&[
+            ("transactional", "true"),
+            ("write.bucket.num", "8"),
+            ("num-sorted-run.compaction-trigger", "4"),
+        ])
+        .unwrap();
+        let a = p
+            .altered(
+                &map(&[
+                    ("ACID.DATA.RETAIN.HOURS", "60"),
+                    ("upsert.major-compact.enable", "true"),
+                    ("upsert.major-compact.min-commits", "3"),
+                ]),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            (a.transactional, a.bucket_num, a.retain_hours),
+            (true, 8, 60)
+        );
+        assert!(a.compaction.major_enable);
+        assert_eq!(a.compaction.major_min_commits, 3);
+        assert_eq!((a.compaction.run_trigger, a.compaction.run_stop), (4, 7));
+        // A stop trigger left at its default follows the trigger; an explicit one stays.
+        let b = a
+            .altered(&map(&[("num-sorted-run.compaction-trigger", "10")]), &[])
+            .unwrap();
+        assert_eq!((b.compaction.run_trigger, b.compaction.run_stop), (10, 13));
+        let c = b
+            .altered(&map(&[("num-sorted-run.stop-trigger", "20")]), &[])
+            .unwrap();
+        let d = c
+            .altered(&map(&[("num-sorted-run.compaction-trigger", "6")]), &[])
+            .unwrap();
+        assert_eq!((d.compaction.run_trigger, d.compaction.run_stop), (6, 20));
+        let e = d
+            .altered(
+                &map(&[]),
+                &[
+                    "acid.data.retain.hours".to_string(),
+                    "upsert.major-compact.enable".to_string(),
+                    "num-sorted-run.compaction-trigger".to_string(),
+                    "num-sorted-run.stop-trigger".to_string(),
+                ],
+            )
+            .unwrap();
+        assert_eq!(e.retain_hours, DEFAULT_RETAIN_HOURS);
+        assert_eq!(
+            e.compaction,
+            CompactionSettings {
+                major_min_commits: 3,
+                ..CompactionSettings::default()
+            }
+        );
+        assert_eq!(e.bucket_num, 8);
+        // Standard tables: retention changes, compaction properties are refused either way.
+        let s = TableProperties::default();
+        let s2 = s
+            .altered(&map(&[("acid.data.retain.hours", "1")]), &[])
+            .unwrap();
+        assert_eq!(
+            (s2.transactional, s2.bucket_num, s2.retain_hours),
+            (false, 1, 1)
+        );
+        for (set, unset) in [
+            (map(&[("target-file-size", "64mb")]), vec![]),
+            (map(&[]), vec!["compaction.size-ratio".to_string()]),
+        ] {
+            let err = s.altered(&set, &unset).unwrap_err().to_string();
+            assert!(err.contains("only Delta tables"), "{err}");
+        }
+        let s3 = s
+            .altered(&map(&[]), &["acid.data.retain.hours".to_string()])
+            .unwrap();
+        assert_eq!(s3, s);
+    }
+
+    #[test]
+    fn altering_frozen_unknown_or_invalid_properties_names_the_property() {
+        let p = props(&[("transactional", "true"), ("write.bucket.num", "8")]).unwrap();
+        for (set, unset, needle) in [
+            (
+                map(&[("write.bucket.num", "16")]),
+                vec![],
+                "'write.bucket.num': cannot be changed after the table is created",
+            ),
+            (
+                map(&[]),
+                vec!["Write.Bucket.Num".to_string()],
+                "'Write.Bucket.Num': cannot be changed",
+            ),
+            (
+                map(&[("transactional", "false")]),
+                vec![],
+                "'transactional': cannot be changed",
+            ),
+            (
+                map(&[("acid.data.retain.hour", "1")]),
+                vec![],
+                "'acid.data.retain.hour': unknown property",
+            ),
+            (
+                map(&[]),
+                vec!["nope".to_string()],
+                "'nope': unknown property",
+            ),
+            (
+                map(&[("acid.data.retain.hours", "abc")]),
+                vec![],
+                "'acid.data.retain.hours': 'abc' is not a whole number",
+            ),
+            (
+                map(&[("acid.data.retain.hours", "169")]),
+                vec![],
+                "'acid.data.retain.hours': 169 is out of range 0..=168",
+            ),
+            (
+                map(&[("num-sorted-run.stop-trigger", "3")]),
+                vec![],
+                "'num-sorted-run.stop-trigger': 3 is below",
+            ),
+        ] {
+            let err = p.altered(&set, &unset).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        let err = p
+            .altered(&map(&[("write.bucket.num", "16")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("re-hash"), "{err}");
     }
 
     #[test]

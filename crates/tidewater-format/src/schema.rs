@@ -228,7 +228,9 @@ impl TableSchema {
     }
 }
 
-/// What `schema/<id>` holds: everything needed to read and write a table.
+/// What `schema/<id>` holds: everything needed to read and write a table. `schema_id` is the
+/// version: `CREATE TABLE` writes 0, each `ALTER TABLE … TBLPROPERTIES` the next one, with the
+/// same `table_id`, schema and `created_ms` (see the engine's `metadata` module).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableMetadata {
     pub format_version: u32,

@@ -2,7 +2,8 @@
 //!
 //! An engine made with [`crate::SqlEngine::with_access`] asks its [`AccessCheck`] before it
 //! touches a project: tables read by a query need [`Access::Read`], the target of `INSERT`,
-//! `UPDATE` and `DELETE` needs [`Access::Write`], DDL needs [`Access::Admin`]. `SHOW PROJECTS`
+//! `UPDATE` and `DELETE` needs [`Access::Write`], and so does `ALTER TABLE` (`COMPACT`,
+//! `SET|UNSET TBLPROPERTIES`); other DDL needs [`Access::Admin`]. `SHOW PROJECTS`
 //! lists only readable projects. An engine made with [`crate::SqlEngine::new`] allows everything
 //! (embedded use: whoever opens the warehouse owns it).
 

@@ -11,10 +11,12 @@
 //! | `SHOW SNAPSHOTS t` | `snapshot_id, commit_time, kind, rows_added, rows_deleted, files_added, files_removed, total_files, total_bytes` |
 //! | `DESC t` | `col_name, data_type, key, comment` (`key`: `primary key` / `partition`) |
 //! | `DESC EXTENDED t` | the same rows, then `# detail` rows: table kind, keys, buckets, properties, snapshots, files, size, rows |
+//! | `ALTER TABLE t [PARTITION (…)] COMPACT MAJOR\|MINOR` | — (needs write access) |
+//! | `ALTER TABLE t SET TBLPROPERTIES ('k'='v', …)`, `ALTER TABLE t UNSET TBLPROPERTIES ('k', …)` | — (needs write access; `transactional` and `write.bucket.num` are frozen) |
 //!
 //! Times are printed in UTC.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -101,6 +103,9 @@ pub(crate) async fn run(engine: &SqlEngine, stmt: AdminStatement) -> Result<Stat
             partition,
             major,
         } => compact(engine, &name, partition, major).await,
+        AdminStatement::AlterProperties { name, set, unset } => {
+            alter_properties(engine, &name, set, unset).await
+        }
         AdminStatement::SetIgnored { text } => Ok(StatementOutput::done(
             format!("ignored: {text} (MaxCompute session flags have no effect here)"),
             0,
@@ -282,6 +287,37 @@ async fn compact(
         None => format!("{} needs no compaction", table.full_name()),
     };
     Ok(StatementOutput::done(message, r.rows_out))
+}
+
+/// `ALTER TABLE t SET|UNSET TBLPROPERTIES`: the engine writes the next metadata version (see
+/// `tidewater_engine::metadata`); the message shows the resulting value of every named property.
+async fn alter_properties(
+    engine: &SqlEngine,
+    name: &ObjectRef,
+    set: BTreeMap<String, String>,
+    unset: Vec<String>,
+) -> Result<StatementOutput> {
+    let project = project_of(engine, name);
+    engine.authorize(&project, Access::Write)?;
+    let table = engine
+        .warehouse()
+        .alter_table_properties(&project, &name.name, &set, &unset)
+        .await?;
+    let now = table.metadata().properties.to_map();
+    let values: Vec<String> = set
+        .keys()
+        .chain(&unset)
+        .map(|k| format!("{k}={}", now.get(k).map(String::as_str).unwrap_or("")))
+        .collect();
+    Ok(StatementOutput::done(
+        format!(
+            "altered table {}: {} (metadata version {})",
+            table.full_name(),
+            values.join(", "),
+            table.metadata().schema_id
+        ),
+        0,
+    ))
 }
 
 fn kind_name(k: SnapshotKind) -> &'static str {

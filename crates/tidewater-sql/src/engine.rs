@@ -490,7 +490,7 @@ pub(crate) fn parse_instant_ms(text: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_millis())
 }
 
-const SUPPORTED: &str = "supported: SELECT, EXPLAIN, INSERT INTO/OVERWRITE, UPDATE, DELETE, CREATE/DROP TABLE, CREATE/DROP PROJECT, USE, SHOW TABLES/PROJECTS/PARTITIONS/SNAPSHOTS, DESC [EXTENDED]";
+const SUPPORTED: &str = "supported: SELECT, EXPLAIN, INSERT INTO/OVERWRITE, UPDATE, DELETE, CREATE/DROP TABLE, CREATE/DROP PROJECT, USE, SHOW TABLES/PROJECTS/PARTITIONS/SNAPSHOTS, DESC [EXTENDED], ALTER TABLE … COMPACT / SET|UNSET TBLPROPERTIES";
 
 fn describe_unsupported(s: &Statement) -> String {
     let text = s.to_string();

@@ -5,8 +5,9 @@
 //! semicolons inside strings behave as in every other statement. Scripts are split at top-level
 //! `;` into exact substrings of the input. The administrative statements — `CREATE TABLE` with
 //! `PRIMARY KEY`, `PARTITIONED BY` and `TBLPROPERTIES`, `CREATE/DROP PROJECT`, `USE`, `DESC`,
-//! `SHOW …` — are parsed here by a small recursive-descent [`Cursor`]; queries and DML go to
-//! sqlparser after the time-travel rewrite (`timetravel`).
+//! `SHOW …`, `ALTER TABLE … COMPACT` and `ALTER TABLE … SET|UNSET TBLPROPERTIES` — are
+//! parsed here by a small recursive-descent [`Cursor`]; queries and DML go to sqlparser after the
+//! time-travel rewrite (`timetravel`).
 //!
 //! Names of projects, tables and columns are case-insensitive: they are lower-cased here, as
 //! DataFusion lower-cases unquoted identifiers in queries.
@@ -162,6 +163,13 @@ pub(crate) enum AdminStatement {
         name: ObjectRef,
         partition: Vec<(String, String)>,
         major: bool,
+    },
+    /// `ALTER TABLE t SET TBLPROPERTIES ('k'='v', …)` / `ALTER TABLE t UNSET TBLPROPERTIES
+    /// ('k', …)`; names lower-cased.
+    AlterProperties {
+        name: ObjectRef,
+        set: BTreeMap<String, String>,
+        unset: Vec<String>,
     },
     /// `SET odps.…` and the like: accepted for compatibility with MaxCompute scripts.
     SetIgnored {
@@ -360,10 +368,35 @@ pub(crate) fn parse_admin(tokens: &[TokenWithSpan], text: &str) -> Result<Option
             }
             c.expect(&Token::RParen)?;
         }
+        let set = c.peek_keyword("SET");
+        if set || c.peek_keyword("UNSET") {
+            c.pos += 1;
+            if !c.eat_keyword("TBLPROPERTIES") {
+                return Err(Error::unsupported(format!("{text} ({ALTER_SUPPORTED})")));
+            }
+            if !partition.is_empty() {
+                return Err(Error::invalid(
+                    "table properties belong to the whole table: remove the PARTITION clause",
+                ));
+            }
+            let stmt = if set {
+                AdminStatement::AlterProperties {
+                    name,
+                    set: property_list(&mut c)?,
+                    unset: Vec::new(),
+                }
+            } else {
+                AdminStatement::AlterProperties {
+                    name,
+                    set: BTreeMap::new(),
+                    unset: property_names(&mut c)?,
+                }
+            };
+            c.expect_end()?;
+            return Ok(Some(stmt));
+        }
         if !c.eat_keyword("COMPACT") {
-            return Err(Error::unsupported(format!(
-                "{text} (ALTER TABLE supports only … [PARTITION (…)] COMPACT MAJOR|MINOR)"
-            )));
+            return Err(Error::unsupported(format!("{text} ({ALTER_SUPPORTED})")));
         }
         let major = if c.eat_keyword("MAJOR") {
             true
@@ -488,21 +521,13 @@ fn create_table(c: &mut Cursor) -> Result<CreateTable> {
             }
             c.expect(&Token::RParen)?;
         } else if c.eat_keyword("TBLPROPERTIES") {
-            c.expect(&Token::LParen)?;
-            loop {
-                let key = c.string("a property name")?;
-                c.expect(&Token::Eq)?;
-                let value = c.string("a property value")?;
-                if properties.insert(key.to_ascii_lowercase(), value).is_some() {
+            for (key, value) in property_list(c)? {
+                if properties.insert(key.clone(), value).is_some() {
                     return Err(Error::invalid(format!(
                         "table property '{key}' is given more than once"
                     )));
                 }
-                if !c.eat(&Token::Comma) {
-                    break;
-                }
             }
-            c.expect(&Token::RParen)?;
         } else if c.peek_keyword("COMMENT") {
             return Err(Error::unsupported(
                 "table comments (COMMENT after the column list); column comments are supported",
@@ -524,6 +549,51 @@ fn create_table(c: &mut Cursor) -> Result<CreateTable> {
         partition_columns,
         properties,
     })
+}
+
+const ALTER_SUPPORTED: &str = "ALTER TABLE supports only … [PARTITION (…)] COMPACT \
+     MAJOR|MINOR, … SET TBLPROPERTIES ('name'='value', …) and … UNSET TBLPROPERTIES ('name', …)";
+
+/// `('k'='v', …)` (either quote style); names lower-cased, each at most once.
+fn property_list(c: &mut Cursor) -> Result<BTreeMap<String, String>> {
+    let mut properties = BTreeMap::new();
+    c.expect(&Token::LParen)?;
+    loop {
+        let key = c.string("a property name")?;
+        c.expect(&Token::Eq)?;
+        let value = c.string("a property value")?;
+        if properties.insert(key.to_ascii_lowercase(), value).is_some() {
+            return Err(Error::invalid(format!(
+                "table property '{key}' is given more than once"
+            )));
+        }
+        if !c.eat(&Token::Comma) {
+            break;
+        }
+    }
+    c.expect(&Token::RParen)?;
+    Ok(properties)
+}
+
+/// `('k', …)` (either quote style); names lower-cased, each at most once.
+fn property_names(c: &mut Cursor) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    c.expect(&Token::LParen)?;
+    loop {
+        let key = c.string("a property name")?;
+        let lower = key.to_ascii_lowercase();
+        if names.contains(&lower) {
+            return Err(Error::invalid(format!(
+                "table property '{key}' is given more than once"
+            )));
+        }
+        names.push(lower);
+        if !c.eat(&Token::Comma) {
+            break;
+        }
+    }
+    c.expect(&Token::RParen)?;
+    Ok(names)
 }
 
 fn ident_list(c: &mut Cursor, what: &str) -> Result<Vec<String>> {
@@ -675,6 +745,75 @@ mod tests {
         assert_eq!(t.columns[1].comment.as_deref(), Some("who"));
         assert_eq!(t.partition_columns.len(), 2);
         assert_eq!(t.properties["write.bucket.num"], "64");
+    }
+
+    #[test]
+    fn alter_table_set_and_unset_tblproperties_parse_in_both_quote_styles() {
+        let AdminStatement::AlterProperties { name, set, unset } = admin(
+            r#"ALTER TABLE p.T SET TBLPROPERTIES ("acid.data.retain.hours"="60", 'Upsert.Major-Compact.Enable'='true', "upsert.major-compact.min-commits"=3)"#,
+        ) else {
+            panic!("not an alter")
+        };
+        assert_eq!(name.project.as_deref(), Some("p"));
+        assert_eq!(name.name, "t");
+        assert_eq!(
+            set.into_iter().collect::<Vec<_>>(),
+            [
+                ("acid.data.retain.hours".to_string(), "60".to_string()),
+                (
+                    "upsert.major-compact.enable".to_string(),
+                    "true".to_string()
+                ),
+                (
+                    "upsert.major-compact.min-commits".to_string(),
+                    "3".to_string()
+                ),
+            ]
+        );
+        assert!(unset.is_empty());
+        let AdminStatement::AlterProperties { name, set, unset } = admin(
+            r#"alter table t unset tblproperties ('acid.data.retain.hours', "Target-File-Size")"#,
+        ) else {
+            panic!("not an alter")
+        };
+        assert_eq!((name.project, name.name.as_str()), (None, "t"));
+        assert!(set.is_empty());
+        assert_eq!(unset, ["acid.data.retain.hours", "target-file-size"]);
+    }
+
+    #[test]
+    fn bad_alter_tables_say_what_is_wrong() {
+        for (sql, needle) in [
+            (
+                "ALTER TABLE t SET TBLPROPERTIES ()",
+                "expected a property name",
+            ),
+            ("ALTER TABLE t SET TBLPROPERTIES ('a')", "expected '='"),
+            ("ALTER TABLE t SET TBLPROPERTIES ('a'='1'", "expected ')'"),
+            (
+                "ALTER TABLE t SET TBLPROPERTIES ('a'='1', 'A'='2')",
+                "'A' is given more than once",
+            ),
+            (
+                "ALTER TABLE t UNSET TBLPROPERTIES ('a', 'a')",
+                "more than once",
+            ),
+            (
+                "ALTER TABLE t SET TBLPROPERTIES ('a'='1') x",
+                "should end here",
+            ),
+            ("ALTER TABLE t SET LIFECYCLE 7", "SET TBLPROPERTIES"),
+            (
+                "ALTER TABLE t PARTITION (dd='1') SET TBLPROPERTIES ('a'='1')",
+                "remove the PARTITION clause",
+            ),
+            ("ALTER TABLE t RENAME TO u", "COMPACT MAJOR|MINOR"),
+        ] {
+            let err = parse_admin(&tokenize(sql).unwrap(), sql)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{sql}: {err}");
+        }
     }
 
     #[test]

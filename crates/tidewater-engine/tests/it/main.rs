@@ -1,5 +1,6 @@
 //! Integration tests of the engine, through its public API on real temp-directory warehouses.
 
+mod alter;
 mod concurrency;
 mod crash_maintenance;
 mod env;

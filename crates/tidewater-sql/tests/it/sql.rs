@@ -424,9 +424,265 @@ async fn alter_table_compact_rewrites_files_and_keeps_every_answer() {
             "ALTER TABLE p PARTITION (zz='a') COMPACT MAJOR",
             "'zz' is not a partition column",
         ),
-        ("ALTER TABLE p RENAME TO q", "supports only"),
+        (
+            "ALTER TABLE p RENAME TO q",
+            "ALTER TABLE supports only … [PARTITION (…)] COMPACT MAJOR|MINOR, … SET TBLPROPERTIES",
+        ),
     ] {
         let err = e.fails(sql).await;
         assert!(err.contains(needle), "{sql}: {err}");
     }
+}
+
+/// The `# properties` detail row of `DESC EXTENDED`, as a map.
+async fn properties(sql: &SqlEngine, table: &str) -> std::collections::BTreeMap<String, String> {
+    let desc = rows(
+        &sql.execute(&format!("DESC EXTENDED {table}"))
+            .await
+            .unwrap(),
+    );
+    let row = desc
+        .iter()
+        .find(|r| r[0] == "# properties")
+        .unwrap_or_else(|| panic!("no properties in {desc:?}"));
+    row[1]
+        .split(", ")
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn alter_table_set_and_unset_tblproperties_show_in_desc() {
+    let e = env().await;
+    e.exec(PEOPLE).await;
+    e.exec("INSERT INTO t VALUES (1, 'a', 1), (2, 'b', 2)")
+        .await;
+    let p = properties(&e.sql, "t").await;
+    assert_eq!(p["acid.data.retain.hours"], "24");
+    assert_eq!(p["upsert.major-compact.enable"], "false");
+
+    let msg = e
+        .message(
+            r#"ALTER TABLE default.t SET TBLPROPERTIES ("acid.data.retain.hours"="60", 'upsert.major-compact.enable'='true', "Upsert.Major-Compact.Min-Commits"='5', 'num-sorted-run.compaction-trigger'="3", "target-file-size"="64mb")"#,
+        )
+        .await;
+    assert_eq!(
+        msg,
+        "altered table default.t: acid.data.retain.hours=60, num-sorted-run.compaction-trigger=3, \
+         target-file-size=67108864, upsert.major-compact.enable=true, \
+         upsert.major-compact.min-commits=5 (metadata version 1)"
+    );
+    let p = properties(&e.sql, "t").await;
+    for (k, v) in [
+        ("acid.data.retain.hours", "60"),
+        ("upsert.major-compact.enable", "true"),
+        ("upsert.major-compact.min-commits", "5"),
+        ("num-sorted-run.compaction-trigger", "3"),
+        ("num-sorted-run.stop-trigger", "6"),
+        ("target-file-size", "67108864"),
+        ("write.bucket.num", "8"),
+        ("transactional", "true"),
+    ] {
+        assert_eq!(p[k], v, "{k} in {p:?}");
+    }
+    // A fresh connection (another process) sees the same.
+    let other = SqlEngine::new(
+        Warehouse::open(e.dir.path().to_str().unwrap())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(properties(&other, "t").await, p);
+
+    let msg = e
+        .message("ALTER TABLE t UNSET TBLPROPERTIES ('acid.data.retain.hours', \"num-sorted-run.compaction-trigger\")")
+        .await;
+    assert_eq!(
+        msg,
+        "altered table default.t: acid.data.retain.hours=24, \
+         num-sorted-run.compaction-trigger=5 (metadata version 2)"
+    );
+    let p = properties(&other, "t").await;
+    assert_eq!(p["acid.data.retain.hours"], "24");
+    assert_eq!(p["num-sorted-run.compaction-trigger"], "5");
+    assert_eq!(p["num-sorted-run.stop-trigger"], "8");
+    assert_eq!(p["upsert.major-compact.enable"], "true");
+    // The data and its history read as before.
+    assert_eq!(
+        e.exec("SELECT id, name FROM t ORDER BY id").await,
+        vec![vec!["1", "a"], vec!["2", "b"]]
+    );
+    assert_eq!(e.one("SELECT count(*) FROM t VERSION AS OF 1").await, "2");
+    // Standard tables: retention only.
+    e.exec("CREATE TABLE logs (line STRING)").await;
+    e.exec("INSERT INTO logs VALUES ('x')").await;
+    e.exec("ALTER TABLE logs SET TBLPROPERTIES ('acid.data.retain.hours'='1')")
+        .await;
+    assert_eq!(
+        properties(&e.sql, "logs").await,
+        [
+            ("acid.data.retain.hours".to_string(), "1".to_string()),
+            ("transactional".to_string(), "false".to_string())
+        ]
+        .into()
+    );
+    assert_eq!(e.one("SELECT line FROM logs").await, "x");
+}
+
+#[tokio::test]
+async fn major_compaction_enabled_by_alter_runs_after_min_commits() {
+    use tidewater_engine::CompactMode;
+    let e = env().await;
+    e.exec(PEOPLE).await;
+    let wh = e.sql.warehouse().clone();
+    for i in 0..3 {
+        e.exec(&format!(
+            "INSERT INTO t VALUES ({i}, 'n{i}', {i}), ({}, 'm{i}', {i})",
+            i + 10
+        ))
+        .await;
+    }
+    // Defaults: no major compaction, and 3 runs per bucket are below the minor trigger (5).
+    let t = wh.table("default", "t").await.unwrap();
+    let r = t.compact(CompactMode::Auto).run().await.unwrap();
+    assert_eq!(r.snapshot, None, "{r:?}");
+
+    e.exec(
+        r#"ALTER TABLE t SET TBLPROPERTIES ("upsert.major-compact.enable"="true", "upsert.major-compact.min-commits"="4")"#,
+    )
+    .await;
+    // 3 commits < min-commits 4: still nothing.
+    let t = wh.table("default", "t").await.unwrap();
+    assert!(t.metadata().properties.compaction.major_enable);
+    let r = t.compact(CompactMode::Auto).run().await.unwrap();
+    assert_eq!(r.snapshot, None, "{r:?}");
+    e.exec("INSERT INTO t VALUES (1, 'again', 1)").await;
+    // The 4th commit: the table fetched again (as the server's maintenance does each round)
+    // compacts major.
+    let before = e.exec("SELECT id, name, age FROM t ORDER BY id").await;
+    let r = wh
+        .table("default", "t")
+        .await
+        .unwrap()
+        .compact(CompactMode::Auto)
+        .run()
+        .await
+        .unwrap();
+    assert!(r.major, "{r:?}");
+    assert_eq!(r.snapshot, Some(5));
+    assert_eq!(
+        e.exec("SELECT id, name, age FROM t ORDER BY id").await,
+        before
+    );
+    let kinds: Vec<String> = e
+        .exec("SHOW SNAPSHOTS t")
+        .await
+        .iter()
+        .map(|r| r[2].clone())
+        .collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("compact major"));
+    // No commits since: nothing more to do.
+    let r = wh
+        .table("default", "t")
+        .await
+        .unwrap()
+        .compact(CompactMode::Auto)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.snapshot, None, "{r:?}");
+}
+
+#[tokio::test]
+async fn bad_alter_table_properties_name_what_was_wrong() {
+    let e = env().await;
+    e.exec(PEOPLE).await;
+    e.exec("CREATE TABLE logs (line STRING)").await;
+    for (sql, needle) in [
+        (
+            "ALTER TABLE t SET TBLPROPERTIES ('acid.data.retain.hour'='1')",
+            "table property 'acid.data.retain.hour': unknown property (known: transactional, ",
+        ),
+        (
+            "ALTER TABLE t UNSET TBLPROPERTIES ('no.such.thing')",
+            "table property 'no.such.thing': unknown property",
+        ),
+        (
+            "ALTER TABLE t SET TBLPROPERTIES ('acid.data.retain.hours'='abc')",
+            "table property 'acid.data.retain.hours': 'abc' is not a whole number",
+        ),
+        (
+            "ALTER TABLE t SET TBLPROPERTIES ('acid.data.retain.hours'='169')",
+            "table property 'acid.data.retain.hours': 169 is out of range 0..=168",
+        ),
+        (
+            "ALTER TABLE t SET TBLPROPERTIES ('upsert.major-compact.enable'='yes')",
+            "'upsert.major-compact.enable': 'yes' is not 'true' or 'false'",
+        ),
+        (
+            r#"ALTER TABLE t SET TBLPROPERTIES ("write.bucket.num"="16")"#,
+            "table property 'write.bucket.num': cannot be changed after the table is created: \
+             the bucket count is fixed",
+        ),
+        (
+            "ALTER TABLE t UNSET TBLPROPERTIES ('write.bucket.num')",
+            "'write.bucket.num': cannot be changed",
+        ),
+        (
+            "ALTER TABLE t SET TBLPROPERTIES ('transactional'='false')",
+            "table property 'transactional': cannot be changed after the table is created",
+        ),
+        (
+            "ALTER TABLE logs SET TBLPROPERTIES ('upsert.major-compact.enable'='true')",
+            "'upsert.major-compact.enable': only Delta tables (\"transactional\"=\"true\") are compacted",
+        ),
+        (
+            "ALTER TABLE nope SET TBLPROPERTIES ('acid.data.retain.hours'='1')",
+            "table 'default.nope' does not exist",
+        ),
+        (
+            "ALTER TABLE elsewhere.t SET TBLPROPERTIES ('acid.data.retain.hours'='1')",
+            "project 'elsewhere' does not exist",
+        ),
+        ("ALTER TABLE t RENAME TO q", "supports only"),
+    ] {
+        let err = e.fails(sql).await;
+        assert!(err.contains(needle), "{sql}: {err}");
+    }
+    // Nothing changed.
+    let p = properties(&e.sql, "t").await;
+    assert_eq!(
+        (
+            p["acid.data.retain.hours"].as_str(),
+            p["write.bucket.num"].as_str()
+        ),
+        ("24", "8")
+    );
+
+    // Without write access.
+    let readonly = SqlEngine::with_access(
+        e.sql.warehouse().clone(),
+        std::sync::Arc::new(|project: &str, access: tidewater_sql::Access| {
+            if access <= tidewater_sql::Access::Read {
+                Ok(())
+            } else {
+                Err(format!("only read access to project '{project}'"))
+            }
+        }),
+    );
+    let err = readonly
+        .execute("ALTER TABLE t SET TBLPROPERTIES ('acid.data.retain.hours'='1')")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), tidewater_sql::ErrorKind::PermissionDenied);
+    assert_eq!(
+        err.to_string(),
+        "permission denied: only read access to project 'default'"
+    );
+    assert_eq!(
+        properties(&e.sql, "t").await["acid.data.retain.hours"],
+        "24"
+    );
 }
