@@ -1,8 +1,8 @@
 //! Compaction of Delta tables (DESIGN §3, §7): per-bucket LSM sorted runs, which runs to merge,
 //! the merge itself and its optimistic commit.
 //!
-//! **Sorted runs.** Every level-0 file (one per session commit and bucket) is a sorted run of its
-//! own; each level `1..=MAX_LEVEL` holds at most one sorted run (files with disjoint key ranges).
+//! **Sorted runs.** Every level-0 file (a session's file of one bucket, or a merge of the
+//! newest level-0 runs) is a sorted run of its own; each level `1..=MAX_LEVEL` holds at most one sorted run (files with disjoint key ranges).
 //! Runs are ordered newest first: level-0 files by sequence, then levels 1, 2, … — a run at a
 //! higher level only holds older rows, because compaction output goes just above the newest run
 //! it did not take.
@@ -13,10 +13,13 @@
 //!    `compaction.max-size-amplification-percent` of it, everything is merged;
 //! 2. *size ratio*: otherwise, from the newest run on, the next older run joins while it is not
 //!    larger than the picked runs together (plus `compaction.size-ratio` percent);
-//! 3. otherwise the newest runs are merged so that `trigger - 1` runs remain.
+//! 3. otherwise the newest runs are merged so that `trigger - 1` runs remain, extended by the
+//!    size ratio as in 2 (so a small new run does not grow a mid-sized one commit by commit).
 //!
-//! Only runs adjacent in time merge, and a big old run is rewritten only when the newer data
-//! grew comparable to it — so write amplification stays logarithmic. A merge of every run of a
+//! The output goes one level above the newest run not taken, or stays at level 0 when that run
+//! is at level 0 or 1: small new runs first merge among themselves. Only runs adjacent in time
+//! merge, and a big old run is rewritten only when the newer data grew comparable to it — so
+//! write amplification stays logarithmic. A merge of every run of a
 //! bucket (or a *major* compaction) writes base files at `MAX_LEVEL`: the newest row per key and
 //! no deletes. A minor merge keeps delete rows, since older versions of the key may remain below.
 //!
@@ -43,6 +46,9 @@ use crate::scan::{
 };
 use crate::table::Table;
 use crate::write::{FileTarget, RollingWriter};
+
+/// Attempts of a manual compaction that keeps losing races with other compactors.
+pub const MANUAL_ATTEMPTS: u32 = 10;
 
 /// Highest LSM level: where base files (full merges) go.
 pub const MAX_LEVEL: u32 = 5;
@@ -127,23 +133,31 @@ fn pick_count(runs: &[Run], c: &CompactionSettings, trigger: usize) -> usize {
     if above.saturating_mul(100) > oldest.saturating_mul(c.max_size_amp as u64) {
         return n;
     }
-    let mut picked = runs[0].size;
-    let mut count = 1;
-    while count < n && picked.saturating_mul(100 + c.size_ratio as u64) / 100 >= runs[count].size {
-        picked += runs[count].size;
-        count += 1;
-    }
+    let count = extend_by_ratio(runs, 1, c);
     if count >= 2 {
         return count;
     }
-    n + 2 - trigger.max(2)
+    extend_by_ratio(runs, n + 2 - trigger.max(2), c)
+}
+
+/// `count` newest runs, plus each next older run that is not larger than the runs taken so far
+/// together (plus `compaction.size-ratio` percent).
+fn extend_by_ratio(runs: &[Run], mut count: usize, c: &CompactionSettings) -> usize {
+    let mut picked: u64 = runs[..count].iter().map(|r| r.size).sum();
+    while count < runs.len()
+        && picked.saturating_mul(100 + c.size_ratio as u64) / 100 >= runs[count].size
+    {
+        picked += runs[count].size;
+        count += 1;
+    }
+    count
 }
 
 /// The merge for one bucket, if it needs one.
 fn pick_bucket(files: &[&DataFileMeta], c: &CompactionSettings, major: bool) -> Option<Pick> {
     let first = files.first()?;
     let runs = sorted_runs(files);
-    let mut count = if major {
+    let count = if major {
         // Already one base run without deletes: nothing to do.
         let done = runs.len() == 1
             && runs[0].level == MAX_LEVEL
@@ -155,16 +169,13 @@ fn pick_bucket(files: &[&DataFileMeta], c: &CompactionSettings, major: bool) -> 
     if count == 0 {
         return None;
     }
-    // Output goes one level above the newest run not taken; levels 0 and 1 cannot hold it, so
-    // such runs join the merge.
-    while count < runs.len() && runs[count].level <= 1 {
-        count += 1;
-    }
+    // Output goes one level above the newest run not taken, or stays at level 0 (a level-0
+    // file is a run of its own, ordered by sequence: the output is newer than every run left).
     let full = count == runs.len();
     let level = if full {
         MAX_LEVEL
     } else {
-        runs[count].level - 1
+        runs[count].level.saturating_sub(1)
     };
     Some(Pick {
         partition: first.partition.clone(),
@@ -293,7 +304,26 @@ impl CompactBuilder {
         Ok(Some((latest, picks, major)))
     }
 
+    /// Runs the compaction. A manual one (`Major`, `Minor`) that loses a race with another
+    /// compactor (the background service) plans again on the new latest snapshot, up to
+    /// [`MANUAL_ATTEMPTS`] times; `Auto` returns the conflict at once (the background service
+    /// retries in its next round).
     pub async fn run(self) -> Result<CompactReport> {
+        let attempts = if self.mode == CompactMode::Auto {
+            1
+        } else {
+            MANUAL_ATTEMPTS
+        };
+        let mut attempt = 1;
+        loop {
+            match self.run_once().await {
+                Err(Error::CommitConflict { .. }) if attempt < attempts => attempt += 1,
+                r => return r,
+            }
+        }
+    }
+
+    async fn run_once(&self) -> Result<CompactReport> {
         let Some((latest, picks, major)) = self.plan().await? else {
             return Ok(CompactReport::default());
         };
@@ -497,6 +527,29 @@ mod tests {
         // 50 above 1000 is below 200 %; the size ratio takes the five equal L0 runs, and the
         // output lands just above the base.
         assert_eq!(pick(&files, false), Some((5, MAX_LEVEL - 1, false)));
+    }
+
+    #[test]
+    fn new_small_runs_merge_among_themselves_at_level_0() {
+        let mut files: Vec<_> = (1..=4).map(|i| file(0, 10, 100 + i)).collect();
+        files.push(file(0, 1000, 90));
+        files.push(file(MAX_LEVEL, 100_000, 50));
+        // The four small runs merge; the output stays at level 0, above the next level-0 run.
+        assert_eq!(pick(&files, false), Some((4, 0, false)));
+    }
+
+    #[test]
+    fn a_run_forced_by_the_count_takes_older_runs_within_the_ratio() {
+        // A mid-sized run at level 2 above a smaller one at level 3: the count rule merges the
+        // new run and the level-2 run, and the ratio adds level 3 (30 ≥ 20) but not level 4.
+        let files = vec![
+            file(0, 5, 9),
+            file(2, 25, 5),
+            file(3, 20, 4),
+            file(4, 1000, 3),
+            file(MAX_LEVEL, 100_000, 1),
+        ];
+        assert_eq!(pick(&files, false), Some((3, 3, false)));
     }
 
     #[test]

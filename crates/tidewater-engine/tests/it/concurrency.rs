@@ -371,3 +371,35 @@ async fn ingest_compaction_and_readers_run_together() {
     let rows = crate::env::scan_rows(table.scan()).await;
     assert_eq!(rows.len(), (COMMITS * 10) as usize);
 }
+
+/// Manual compactions racing each other (as `ALTER TABLE … COMPACT MAJOR` races the server's
+/// background service): the loser plans again on the winner's snapshot instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_manual_compactions_both_succeed() {
+    use tidewater_engine::CompactMode;
+
+    let env = crate::env::TestEnv::new().await;
+    let table = crate::env::people_table(&env.warehouse, "race", 2, false).await;
+    for c in 0..6i64 {
+        let mut s = table.session(SessionKind::Upsert).open().await.unwrap();
+        let rows: Vec<(i64, &str, i32, bool)> =
+            (0..20).map(|k| (k * 3 + c, "v", c as i32, true)).collect();
+        s.upsert(&crate::env::people(&rows)).await.unwrap();
+        s.commit().await.unwrap();
+    }
+    let expected = crate::env::scan_rows(table.scan()).await;
+    for _ in 0..3 {
+        let (a, b, m) = tokio::join!(
+            table.compact(CompactMode::Major).run(),
+            table.compact(CompactMode::Major).run(),
+            table.compact(CompactMode::Minor).run(),
+        );
+        for r in [a, b, m] {
+            r.unwrap();
+        }
+        assert_eq!(crate::env::scan_rows(table.scan()).await, expected);
+    }
+    let latest = table.latest_snapshot().await.unwrap().unwrap();
+    let files = table.files(&latest).await.unwrap();
+    assert_eq!(tidewater_engine::compact::max_sorted_runs(&files), 1);
+}
