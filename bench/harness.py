@@ -27,8 +27,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TIDEWATER = ["tidewater-embedded", "tidewater-served"]
+# The same runs with background compaction off: the cost of compaction during the stream.
+NO_COMPACTION = [f"{t}-nocompaction" for t in TIDEWATER]
+OURS = TIDEWATER + NO_COMPACTION
 PEERS = {"delta-rs": ("delta", "deltalake"), "duckdb": ("duckdb", "duckdb"), "paimon": ("paimon", "pypaimon")}
-ALL = TIDEWATER + list(PEERS)
+ALL = OURS + list(PEERS)
 
 QUICK = dict(rows=100_000, commits=10, stream_commits=10, stream_upserts=2_000, stream_deletes=50)
 FULL = dict(rows=2_000_000, commits=20, stream_commits=50, stream_upserts=20_000, stream_deletes=200)
@@ -82,7 +85,7 @@ def run_size(args, size, systems, label):
     work = Path(tempfile.mkdtemp(prefix=f"tidewater-bench-{label}-", dir=args.work_dir))
     data = work / "data"
     expected = None
-    if any(s not in TIDEWATER for s in systems):
+    if any(s not in OURS for s in systems):
         log(f"== {label}: exporting {size['rows']} rows + {size['stream_commits']} stream commits to {data}")
         cmd = [args.binary, "bench", "--export", str(data)] + size_args(size, args.inject_wrong_expectation)
         if subprocess.run(cmd).returncode != 0:
@@ -91,9 +94,10 @@ def run_size(args, size, systems, label):
     out = {}
     for system in systems:
         log(f"== {label}: {system}")
-        if system in TIDEWATER:
+        if system in OURS:
             mode = system.split("-")[1]
-            cmd = [args.binary, "bench", "--mode", mode, "--json", "--warehouse", str(work / system)]
+            compaction = "off" if system in NO_COMPACTION else "auto"
+            cmd = [args.binary, "bench", "--mode", mode, "--compaction", compaction, "--json", "--warehouse", str(work / system)]
             report, status, detail = run_json(cmd + size_args(size, args.inject_wrong_expectation), args.timeout)
             if report is not None and expected is not None:
                 # Same seed and size, so the same model: a mismatch means the data differed.
@@ -210,19 +214,60 @@ def ratios(results):
 
 
 def compaction_table(results):
-    """Phase C again after each system's major compaction (BENCHMARK.md); null = none yet."""
+    """Phase C again after each system's major compaction (BENCHMARK.md); null = none."""
     lines = ["C after major compaction:"]
     for system, e in results.items():
         if e["status"] not in ("ok", "wrong"):
             continue
         after = (e.get("report") or {}).get("after_compaction")
         if after is None:
-            why = "not measured yet (engine compaction, issue #5)" if system in TIDEWATER else "no compaction call"
-            lines.append(f"  {system:<20} {why}")
+            why = "served: measured embedded only" if system in OURS else "no compaction call"
+            lines.append(f"  {system:<34} {why}")
         else:
+            ratios = ""
+            if "ratio_count" in after:
+                ratios = (f" = {after['ratio_count']:.2f}x / {after['ratio_point']:.2f}x / {after['ratio_avg']:.2f}x one Parquet file"
+                          f"; write amplification {after['write_amplification']:.2f}")
             lines.append(
-                f"  {system:<20} compact {fmt_s(after.get('compact_s'))}, count {fmt_s(after.get('c_count_s'))}, "
-                f"point {fmt_s(after.get('c_point_s'))}, avg {fmt_s(after.get('c_avg_s'))}")
+                f"  {system:<34} compact {fmt_s(after.get('compact_s'))}, count {fmt_s(after.get('c_count_s'))}, "
+                f"point {fmt_s(after.get('c_point_s'))}, avg {fmt_s(after.get('c_avg_s'))}{ratios}")
+    return "\n".join(lines)
+
+
+def stream_compaction(results):
+    """Tidewater with background compaction vs without: phase B cost, files per bucket, write amplification."""
+    out = {}
+    for on, off in zip(TIDEWATER, NO_COMPACTION):
+        a, b = results.get(on, {}), results.get(off, {})
+        if a.get("status") != "ok":
+            continue
+        ra, rb = a["report"], (b.get("report") or {}) if b.get("status") == "ok" else {}
+        h, hb = ra.get("stream_history") or {}, rb.get("stream_history") or {}
+        out[on] = {
+            "b_rows_per_s": ra.get("phase_b_rows_per_s"),
+            "b_rows_per_s_without": rb.get("phase_b_rows_per_s"),
+            # Negative: phase B is that much slower with compaction (the goal: no worse than -20%).
+            "b_change": (ra["phase_b_rows_per_s"] / rb["phase_b_rows_per_s"] - 1) if rb.get("phase_b_rows_per_s") else None,
+            "commit_p99_ms": ra.get("commit_p99_ms"), "commit_p99_ms_without": rb.get("commit_p99_ms"),
+            "max_files_per_bucket": h.get("phase_b_max_files_per_bucket"),
+            "max_files_per_bucket_without": hb.get("phase_b_max_files_per_bucket"),
+            "compactions": h.get("compactions"), "write_amplification": h.get("write_amplification"),
+            "c_count_s": ra.get("c_count_s"), "c_count_s_without": rb.get("c_count_s"),
+        }
+    return out
+
+
+def stream_table(s):
+    lines = ["continuous stream, background compaction on vs off (phase B):"]
+    if not s:
+        lines.append("  (not measured: run tidewater-*-nocompaction too)")
+    for system, x in s.items():
+        change = "-" if x["b_change"] is None else f"{x['b_change'] * 100:+.0f}%"
+        lines.append(
+            f"  {system:<20} B {fmt_rate(x['b_rows_per_s'])} vs {fmt_rate(x['b_rows_per_s_without'])} without ({change}); "
+            f"files/bucket at most {x['max_files_per_bucket']} vs {x['max_files_per_bucket_without']}; "
+            f"{x['compactions']} compactions, write amplification {x['write_amplification'] or 0:.2f}; "
+            f"C count {fmt_s(x['c_count_s'])} vs {fmt_s(x['c_count_s_without'])}")
     return "\n".join(lines)
 
 
@@ -257,6 +302,15 @@ def markdown(result):
                 "|---|" + "---|" * len(RATIO_FIELDS)]
         for k, row in result["ratios"].items():
             out.append(f"| {k} | " + " | ".join("-" if v is None else fmt_ratio(v).replace("x", "×") for v in row.values()) + " |")
+    if result.get("stream_compaction"):
+        out += ["", "| background compaction on vs off | B rows/s on | off | change | B p99 on / off | max files per bucket on / off | compactions | write amplification | C count on / off |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for k, x in result["stream_compaction"].items():
+            change = "-" if x["b_change"] is None else f"{x['b_change'] * 100:+.0f}%"
+            p99 = "-" if x["commit_p99_ms_without"] is None else f"{fmt_s(x['commit_p99_ms'] / 1e3)} / {fmt_s(x['commit_p99_ms_without'] / 1e3)}"
+            out.append(f"| {k} | {fmt_rate(x['b_rows_per_s'])} | {fmt_rate(x['b_rows_per_s_without'])} | {change} | {p99} | "
+                       f"{x['max_files_per_bucket']} / {x['max_files_per_bucket_without']} | {x['compactions']} | "
+                       f"{x['write_amplification'] or 0:.2f} | {fmt_s(x['c_count_s'])} / {fmt_s(x['c_count_s_without'])} |")
     if result.get("scaling"):
         out += ["", "| system | table rows | B commit p50 | B commit p99 | C count | C point | C avg |", "|---|---|---|---|---|---|---|"]
         for x in result["scaling"]:
@@ -332,7 +386,7 @@ def main():
             size = base
             res = {s: main_results[s] for s in scaling_systems if s in main_results}
         else:
-            these = [s for s in scaling_systems if s in TIDEWATER or rows <= args.scaling_peer_max_rows]
+            these = [s for s in scaling_systems if s in OURS or rows <= args.scaling_peer_max_rows]
             res = run_size(args, size, these, f"scale-{rows}")
         for system, e in res.items():
             r = e.get("report") or {}
@@ -347,6 +401,7 @@ def main():
         result["scaling_wrong"] = [f"{x['system']} at {x['rows_a']} rows" for x in result["scaling"] if x["status"] == "wrong"]
 
     result["ratios"] = ratios(main_results)
+    result["stream_compaction"] = stream_compaction(main_results)
     result["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None
     result["elapsed_s"] = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
 
@@ -360,6 +415,8 @@ def main():
     print(table(main_results))
     print()
     print(compaction_table(main_results))
+    print()
+    print(stream_table(result["stream_compaction"]))
     print()
     print(ratio_table(result["ratios"]))
     if result["scaling"]:

@@ -9,6 +9,8 @@
 //! | [`resources`] | peak memory, bytes and files on disk |
 //! | [`report`] | the one JSON object (`--json`) or the readable table |
 //! | [`export`] | `--export DIR`: the generated data and the model's answers, for the peers of `bench/run.sh` |
+//! | [`history`] | files and sorted runs per bucket over the run, compactions, write amplification |
+//! | [`compaction`] | embedded: a major compaction at the end, reads again and on one Parquet file |
 //!
 //! Flow: parse the size → generate all data and the expected answers (untimed) → open the
 //! warehouse (embedded) or start/connect to the server (served) and create the table → phase A
@@ -20,19 +22,25 @@
 pub mod compaction;
 pub mod embedded;
 pub mod export;
+pub mod history;
 pub mod measure;
 pub mod report;
 pub mod resources;
 pub mod served;
 pub mod workload;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
 use snafu::{ResultExt, ensure};
 use tidewater_engine::{DEFAULT_PROJECT, Warehouse};
+use tidewater_server::config::MaintenanceConfig;
+use tidewater_server::maintenance::{self, Maintenance};
+use tokio::sync::watch;
 
 use crate::error::{EngineSnafu, InvalidParamsSnafu, IoSnafu, Result};
 use embedded::Embedded;
@@ -51,6 +59,25 @@ pub enum Mode {
     /// A client writing through the Tunnel server in another process (started by the run, or
     /// --endpoint).
     Served,
+}
+
+/// Whether background compaction runs during the write phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compaction {
+    /// The maintenance service compacts after commits, as `tidewater serve` does by default
+    /// (embedded: the same service, in this process).
+    Auto,
+    /// No compaction while writing (served: the server runs with `--no-maintenance`).
+    Off,
+}
+
+impl Compaction {
+    fn name(self) -> &'static str {
+        match self {
+            Compaction::Auto => "auto",
+            Compaction::Off => "off",
+        }
+    }
 }
 
 impl Mode {
@@ -95,6 +122,14 @@ pub struct BenchArgs {
     /// Phase B deletes per commit [default: 200; quick: 50].
     #[arg(long, value_name = "N")]
     pub stream_deletes: Option<u32>,
+    /// Background compaction during phases A and B. The history of files per bucket and the
+    /// write amplification are reported either way (`stream_history`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub compaction: Compaction,
+    /// A table property of the bench table, e.g. `num-sorted-run.stop-trigger=12`
+    /// (repeatable; validated as by `CREATE TABLE`).
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    pub properties: Vec<String>,
     /// Hash buckets of the table [default: 4].
     #[arg(long, value_name = "N")]
     pub buckets: Option<u32>,
@@ -143,6 +178,22 @@ pub(crate) fn phase_mark(phase: &str, edge: &str) {
 }
 
 impl BenchArgs {
+    /// `--property KEY=VALUE` options as a map (checked by the table's creation).
+    fn table_properties(&self) -> Result<BTreeMap<String, String>> {
+        self.properties
+            .iter()
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    Ok((k.trim().to_string(), v.trim().to_string()))
+                }
+                _ => InvalidParamsSnafu {
+                    reason: format!("--property '{p}' is not KEY=VALUE"),
+                }
+                .fail(),
+            })
+            .collect()
+    }
+
     /// The workload size these options describe.
     pub fn size(&self) -> WorkloadSize {
         let base = if self.quick {
@@ -172,6 +223,9 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
     );
     let size = args.size();
     size.validate()?;
+    let properties = args.table_properties()?;
+    // Checked before the data is generated.
+    workload::table_properties(size.buckets, &properties)?;
     PHASE_MARKS.store(args.phase_marks, Ordering::Relaxed);
 
     eprintln!(
@@ -231,7 +285,12 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
     let (measured, peak_rss_reset, server_peak_rss_mb) = match (args.mode, &location) {
         (Mode::Embedded, Some(location)) => {
             let peak_rss_reset = resources::reset_peak_rss();
-            let m = runtime.block_on(run_embedded(location, workload))?;
+            let m = runtime.block_on(run_embedded(
+                location,
+                workload,
+                &properties,
+                args.compaction,
+            ))?;
             (m, peak_rss_reset, None)
         }
         (Mode::Embedded, None) => {
@@ -242,9 +301,13 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
         }
         (Mode::Served, _) => {
             let _in_runtime = runtime.enter();
-            let (client, server) = served::connect(args.endpoint.as_deref(), location.as_deref())?;
+            let (client, server) = served::connect(
+                args.endpoint.as_deref(),
+                location.as_deref(),
+                args.compaction == Compaction::Auto,
+            )?;
             let peak_rss_reset = resources::reset_peak_rss();
-            let m = runtime.block_on(run_served(client, workload))?;
+            let m = runtime.block_on(run_served(client, workload, &properties))?;
             (
                 m,
                 peak_rss_reset,
@@ -253,6 +316,11 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
         }
     };
     let peak_rss_mb = resources::proc_status_mb("VmHWM");
+    let mut measured = measured;
+    if let (Mode::Served, Some(location)) = (args.mode, &location) {
+        // The server has stopped; its warehouse holds the history.
+        measured.stream_history = Some(runtime.block_on(served_history(location, size.commits))?);
+    }
     drop(runtime);
 
     // A warehouse given as a URL (`memory://`, `s3://`) has no directory to measure.
@@ -287,6 +355,7 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
         &measured,
         RunContext {
             mode: args.mode.name(),
+            compaction: args.compaction.name(),
             quick: args.quick,
             generate_s,
             rss_after_generate_mb,
@@ -305,7 +374,13 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
     Ok(report.correct)
 }
 
-async fn run_embedded(location: &str, workload: Workload) -> Result<Measured> {
+async fn run_embedded(
+    location: &str,
+    workload: Workload,
+    properties: &BTreeMap<String, String>,
+    compaction: Compaction,
+) -> Result<Measured> {
+    let size_commits = workload.size.commits;
     let warehouse = Warehouse::open(location).await.context(EngineSnafu {
         op: format!("opening the warehouse '{location}'"),
     })?;
@@ -328,7 +403,7 @@ async fn run_embedded(location: &str, workload: Workload) -> Result<Measured> {
             DEFAULT_PROJECT,
             TABLE,
             workload::table_schema()?,
-            workload::table_properties(workload.size.buckets)?,
+            workload::table_properties(workload.size.buckets, properties)?,
             false,
         )
         .await
@@ -341,26 +416,66 @@ async fn run_embedded(location: &str, workload: Workload) -> Result<Measured> {
         expected,
         ..
     } = workload;
-    let mut m = measure::run_phases(
-        &Embedded {
-            table: table.clone(),
-        },
-        bulk,
-        stream,
-        &expected,
-    )
-    .await?;
+    let service = (compaction == Compaction::Auto).then(|| {
+        let service = Arc::new(Maintenance::default());
+        let (stop, stopped) = watch::channel(false);
+        let config = MaintenanceConfig {
+            // Expiry and vacuum have nothing to do within a run.
+            retention_interval_secs: 24 * 3600,
+            ..MaintenanceConfig::default()
+        };
+        let handle = maintenance::spawn(warehouse.clone(), service.clone(), config, stopped);
+        (service, stop, handle)
+    });
+    let target = Embedded {
+        table: table.clone(),
+        maintenance: service.as_ref().map(|(s, _, _)| s.clone()),
+    };
+    let mut m = measure::run_writes(&target, bulk, stream).await?;
+    if let Some((_, stop, handle)) = service {
+        // Let the compaction under way finish, so phase C reads a settled table.
+        let _ = stop.send(true);
+        let _ = handle.await;
+    }
+    measure::phase_c(&target, &expected, &mut m).await?;
+    let upto = table
+        .latest_snapshot()
+        .await
+        .context(EngineSnafu {
+            op: "reading the latest snapshot",
+        })?
+        .map_or(0, |s| s.id);
+    m.stream_history = Some(history::stream_history(&table, size_commits, upto).await?);
     m.after_compaction = Some(compaction::after_major_compaction(&table, &expected, &mut m).await?);
     Ok(m)
 }
 
-async fn run_served(client: tidewater_client::Client, workload: Workload) -> Result<Measured> {
-    let target = served::Served::create_table(client, workload.size.buckets).await?;
+async fn run_served(
+    client: tidewater_client::Client,
+    workload: Workload,
+    properties: &BTreeMap<String, String>,
+) -> Result<Measured> {
+    let target = served::Served::create_table(client, workload.size.buckets, properties).await?;
     let Workload {
         bulk,
         stream,
         expected,
         ..
     } = workload;
-    measure::run_phases(&target, bulk, stream, &expected).await
+    let mut m = measure::run_writes(&target, bulk, stream).await?;
+    measure::phase_c(&target, &expected, &mut m).await?;
+    Ok(m)
+}
+
+/// The history of the bench table in the warehouse a served run's server wrote.
+async fn served_history(location: &str, bulk_commits: u32) -> Result<serde_json::Value> {
+    let op = |op: &str| EngineSnafu { op: op.to_string() };
+    let warehouse = Warehouse::open(location)
+        .await
+        .context(op("opening the served run's warehouse"))?;
+    let table = warehouse
+        .table(DEFAULT_PROJECT, TABLE)
+        .await
+        .context(op("opening the bench table"))?;
+    history::stream_history(&table, bulk_commits, u64::MAX).await
 }

@@ -61,6 +61,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TIDEWATER_PUBLIC_METRICS")]
     pub public_metrics: bool,
 
+    /// Run without the background compaction, expiry and vacuum service (`[maintenance]
+    /// enabled = false`), e.g. when another process maintains the warehouse.
+    #[arg(long, env = "TIDEWATER_NO_MAINTENANCE")]
+    pub no_maintenance: bool,
+
     /// Log filter (tracing EnvFilter syntax, e.g. `info` or `tidewater_server=debug`).
     #[arg(long, env = "TIDEWATER_LOG", default_value = "info")]
     pub log: String,
@@ -105,6 +110,9 @@ impl ServeArgs {
         }
         if self.public_metrics {
             c.public_metrics = true;
+        }
+        if self.no_maintenance {
+            c.maintenance.enabled = false;
         }
         c.listen_addr()?;
         Ok(c)

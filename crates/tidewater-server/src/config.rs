@@ -69,6 +69,10 @@ pub struct MaintenanceConfig {
     pub enabled: bool,
     /// Tables compacted at once.
     pub compaction_concurrency: usize,
+    /// Threads of the maintenance runtime (compaction, expiry, vacuum).
+    pub compaction_threads: usize,
+    /// Nice value of those threads (Linux, 0–19): 0 = the writers' priority, 19 = idle CPU only.
+    pub compaction_nice: i32,
     /// Longest a block write waits for compaction when a bucket is at the stop trigger.
     pub max_stall_ms: u64,
     /// How often snapshots are expired and tables vacuumed.
@@ -82,6 +86,8 @@ impl Default for MaintenanceConfig {
         MaintenanceConfig {
             enabled: true,
             compaction_concurrency: 1,
+            compaction_threads: 2,
+            compaction_nice: 10,
             max_stall_ms: 10_000,
             retention_interval_secs: 600,
             orphan_safety_secs: 24 * 3600,

@@ -15,6 +15,7 @@
 //!   `orphan_safety_secs` — which also expires sessions of crashed servers no one touches again.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub struct Maintenance {
     runs: Mutex<HashMap<TableKey, usize>>,
     /// Signalled after every compaction.
     compacted: Notify,
+    /// The service runs: without it nothing would lower the run counts, so writes never wait.
+    active: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -49,9 +52,21 @@ impl Maintenance {
         self.wake.notify_one();
     }
 
+    /// A commit landed on `table`: marks it dirty and refreshes its sorted-run count in the
+    /// background (so back-pressure sees the runs the commit added, not only the count left by
+    /// the last compaction).
+    pub fn committed(self: &Arc<Self>, table: &Table) {
+        self.touch(table.project(), table.name());
+        let (service, table) = (self.clone(), table.clone());
+        tokio::spawn(async move { service.record_runs(&table).await });
+    }
+
     /// Waits while the table's sorted runs are at the stop trigger, at most `max_stall`.
     pub async fn wait_for_room(&self, table: &Table, max_stall: Duration) {
         let stop = table.metadata().properties.compaction.run_stop as usize;
+        if !self.active.load(Ordering::Relaxed) {
+            return;
+        }
         let key = (table.project().to_string(), table.name().to_string());
         let deadline = tokio::time::Instant::now() + max_stall;
         loop {
@@ -78,50 +93,117 @@ impl Maintenance {
     }
 }
 
-/// Starts the service; it stops when `stop` turns true.
+/// Starts the service; it stops when `stop` turns true (or its sender is dropped), and the
+/// handle completes once it stopped.
+///
+/// The service runs on a runtime of its own whose threads have the lower CPU priority
+/// `compaction_nice` (Linux; elsewhere normal priority), as RocksDB runs its compactions: when
+/// writers and queries need every core, compaction yields, and it runs on what they leave idle.
+/// Should it fall behind, back-pressure at `num-sorted-run.stop-trigger` slows the writers.
 pub fn spawn(
     warehouse: Warehouse,
     service: Arc<Maintenance>,
     config: MaintenanceConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         if !config.enabled {
             return;
         }
-        let slots = Arc::new(Semaphore::new(config.compaction_concurrency.max(1)));
-        let retention_every = Duration::from_secs(config.retention_interval_secs.max(1));
-        let mut next_retention = tokio::time::Instant::now();
-        loop {
-            if tokio::time::Instant::now() >= next_retention {
-                retention(&warehouse, &service, &config).await;
-                next_retention = tokio::time::Instant::now() + retention_every;
+        service.active.store(true, Ordering::Relaxed);
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let nice = config.compaction_nice;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.compaction_threads.max(1))
+            .thread_name("tidewater-maintenance")
+            .on_thread_start(move || lower_priority(nice))
+            .enable_all()
+            .build();
+        let runtime = match runtime {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the maintenance runtime; no background compaction");
+                service.active.store(false, Ordering::Relaxed);
+                return;
             }
-            let dirty: Vec<TableKey> = lock(&service.dirty).drain().collect();
-            let mut tasks = Vec::new();
-            for (project, name) in dirty {
-                let Ok(table) = warehouse.table(&project, &name).await else {
-                    continue;
-                };
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let service = service.clone();
-                tasks.push(tokio::spawn(async move {
-                    compact(&service, &table).await;
-                    drop(permit);
-                }));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-            tokio::select! {
-                _ = service.wake.notified() => {}
-                _ = tokio::time::sleep_until(next_retention) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
+        };
+        let thread_service = service.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tidewater-maintenance".into())
+            .spawn(move || {
+                runtime.block_on(run(warehouse, thread_service, config, stop));
+                // Work still queued on it (nothing of ours) is not waited for.
+                runtime.shutdown_background();
+                drop(done);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the maintenance thread; no background compaction");
+        } else {
+            let _ = finished.await;
         }
+        service.active.store(false, Ordering::Relaxed);
+        service.compacted.notify_waiters();
     })
+}
+
+/// Lowers the calling thread's CPU priority to `nice` (Linux: the nice value is per thread).
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        let nice = nice.clamp(0, 19);
+        // SAFETY: `gettid` has no preconditions; `setpriority` on our own thread id only
+        // changes this thread's nice value (raising it needs no privilege).
+        let r = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+        };
+        if r != 0 {
+            tracing::debug!(nice, error = %std::io::Error::last_os_error(), "cannot lower the maintenance thread priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+/// The service loop, on the maintenance runtime.
+async fn run(
+    warehouse: Warehouse,
+    service: Arc<Maintenance>,
+    config: MaintenanceConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(config.compaction_concurrency.max(1)));
+    let retention_every = Duration::from_secs(config.retention_interval_secs.max(1));
+    let mut next_retention = tokio::time::Instant::now();
+    loop {
+        if tokio::time::Instant::now() >= next_retention {
+            retention(&warehouse, &service, &config).await;
+            next_retention = tokio::time::Instant::now() + retention_every;
+        }
+        let dirty: Vec<TableKey> = lock(&service.dirty).drain().collect();
+        let mut tasks = Vec::new();
+        for (project, name) in dirty {
+            let Ok(table) = warehouse.table(&project, &name).await else {
+                continue;
+            };
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let service = service.clone();
+            tasks.push(tokio::spawn(async move {
+                compact(&service, &table).await;
+                drop(permit);
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        tokio::select! {
+            _ = service.wake.notified() => {}
+            _ = tokio::time::sleep_until(next_retention) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 async fn compact(service: &Maintenance, table: &Table) {

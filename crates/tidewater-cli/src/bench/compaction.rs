@@ -59,6 +59,7 @@ pub async fn after_major_compaction(
     phase_c(
         &Embedded {
             table: table.clone(),
+            maintenance: None,
         },
         expected,
         &mut after,

@@ -4,14 +4,16 @@
 //! Reads go to the engine's scan directly (no SQL planning): count scans no columns, the point
 //! lookup is a key filter, avg and the full sums scan only the columns they need.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 use futures::StreamExt;
 use snafu::ResultExt;
-use tidewater_engine::{SessionKind, Table};
+use tidewater_engine::{CompactMode, SessionKind, Table};
 use tidewater_format::KeyValue;
+use tidewater_server::maintenance::Maintenance;
 
 use super::measure::{CommitTiming, FullSums, TableStats, Target};
 use super::workload::NeumaierSum;
@@ -24,7 +26,14 @@ fn engine(op: impl Into<String>) -> EngineSnafu<String> {
 /// The bench table, in this process.
 pub struct Embedded {
     pub table: Table,
+    /// `--compaction auto`: the server's maintenance service, running in this process. Commits
+    /// mark the table dirty for it and wait, as the server's block writes do, while a bucket is
+    /// at `num-sorted-run.stop-trigger`.
+    pub maintenance: Option<Arc<Maintenance>>,
 }
+
+/// The longest a commit waits for compaction (the server's default `max_stall_ms`).
+pub const MAX_STALL: Duration = Duration::from_secs(10);
 
 impl Target for Embedded {
     async fn commit(
@@ -33,6 +42,9 @@ impl Target for Embedded {
         deletes: Option<RecordBatch>,
     ) -> Result<CommitTiming> {
         let start = Instant::now();
+        if let Some(m) = &self.maintenance {
+            m.wait_for_room(&self.table, MAX_STALL).await;
+        }
         let mut session = self
             .table
             .session(SessionKind::Upsert)
@@ -49,6 +61,9 @@ impl Target for Embedded {
         }
         let deleted = Instant::now();
         session.commit().await.context(engine("commit"))?;
+        if let Some(m) = &self.maintenance {
+            m.committed(&self.table);
+        }
         let done = Instant::now();
         Ok(CommitTiming {
             open: opened - start,
@@ -131,6 +146,15 @@ impl Target for Embedded {
             sums.add(&b.context(engine("full scan"))?);
         }
         Ok(sums)
+    }
+
+    async fn compact_major(&self) -> Result<()> {
+        self.table
+            .compact(CompactMode::Major)
+            .run()
+            .await
+            .context(engine("a major compaction"))?;
+        Ok(())
     }
 
     async fn stats(&self) -> Result<TableStats> {

@@ -73,6 +73,8 @@ pub struct Report {
     pub phase_a_rows_per_s: f64,
     pub phase_a_commit_p50_ms: f64,
     pub phase_a_breakdown: CommitBreakdown,
+    /// The major compaction between phases A and B (untimed in either).
+    pub load_compaction_s: f64,
     // Phase B.
     pub rows_b: u64,
     pub phase_b_s: f64,
@@ -90,8 +92,13 @@ pub struct Report {
     pub c_count_runs_s: Vec<f64>,
     pub c_point_runs_s: Vec<f64>,
     pub c_avg_runs_s: Vec<f64>,
-    /// The reads after a major compaction (`BENCHMARK.md`): `null` while the engine has none.
+    /// Background compaction during the write phases: `auto` or `off` (`--compaction`).
+    pub compaction: &'static str,
+    /// Embedded mode: the reads after a major compaction and on one Parquet file (`null` served).
     pub after_compaction: Option<serde_json::Value>,
+    /// Files and sorted runs per bucket after every ingest commit, compactions, write
+    /// amplification (`null` behind `--endpoint`).
+    pub stream_history: Option<serde_json::Value>,
     // Resources.
     /// Peak resident set of the timed run (`VmHWM`, reset after generating the data), MiB; in
     /// served mode that of the client (this process).
@@ -135,6 +142,7 @@ pub struct Report {
 /// What the caller of the run adds to the measurements.
 pub struct RunContext {
     pub mode: &'static str,
+    pub compaction: &'static str,
     pub quick: bool,
     pub generate_s: f64,
     pub rss_after_generate_mb: Option<f64>,
@@ -173,6 +181,7 @@ impl Report {
             phase_a_rows_per_s: m.phase_a.rows_per_s(),
             phase_a_commit_p50_ms: percentile(&commit_ms(&m.phase_a), 50.0),
             phase_a_breakdown: CommitBreakdown::of(&m.phase_a.commits),
+            load_compaction_s: m.load_compaction_s,
             rows_b: m.phase_b.rows,
             phase_b_s: m.phase_b.wall.as_secs_f64(),
             phase_b_rows_per_s: m.phase_b.rows_per_s(),
@@ -187,7 +196,9 @@ impl Report {
             c_count_runs_s: m.count.runs_s.clone(),
             c_point_runs_s: m.point.runs_s.clone(),
             c_avg_runs_s: m.avg.runs_s.clone(),
+            compaction: ctx.compaction,
             after_compaction: m.after_compaction.clone(),
+            stream_history: m.stream_history.clone(),
             peak_rss_mb: ctx.peak_rss_mb,
             server_peak_rss_mb: ctx.server_peak_rss_mb,
             rss_after_generate_mb: ctx.rss_after_generate_mb,
@@ -245,6 +256,10 @@ impl Report {
             self.phase_a_commit_p50_ms
         ));
         line(format!(
+            "  then     major compaction of the bulk load in {:.2} s",
+            self.load_compaction_s
+        ));
+        line(format!(
             "  phase B  stream  {:>10} rows in {} commits   {:>18}   {:.2} s   commit p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
             self.rows_b,
             self.stream_commits,
@@ -292,7 +307,34 @@ impl Report {
             "  disk     {disk} ({} live); {} snapshots",
             self.live_data_files, self.snapshots
         ));
-        line("  compaction  not measured: the engine has no compaction yet".to_string());
+        if let Some(h) = &self.stream_history {
+            let n = |k: &str| h.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+            line(format!(
+                "  files    compaction {}: {} compactions ({} major); phase B at most {} files and {} sorted runs per bucket, {} at the end; write amplification {:.2}",
+                self.compaction,
+                n("compactions"),
+                n("major_compactions"),
+                n("phase_b_max_files_per_bucket"),
+                n("phase_b_max_sorted_runs"),
+                n("end_files_per_bucket"),
+                n("write_amplification")
+            ));
+        }
+        if let Some(a) = &self.after_compaction {
+            let n = |k: &str| a.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+            line(format!(
+                "  major    {} → {} files in {:.2} s; count {:.4} s  point {:.2} ms  avg {:.4} s = {:.2}× / {:.2}× / {:.2}× one Parquet file",
+                n("files_in"),
+                n("files_out"),
+                n("compact_s"),
+                n("c_count_s"),
+                n("c_point_s") * 1e3,
+                n("c_avg_s"),
+                n("ratio_count"),
+                n("ratio_point"),
+                n("ratio_avg")
+            ));
+        }
         if self.correct {
             line(format!(
                 "  correct  yes ({} checks against the model)",

@@ -13,6 +13,7 @@
 //! The untimed full-scan check reads `id, age` of every row and adds them up here, like the
 //! embedded mode; the table statistics come from `SHOW SNAPSHOTS`.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -54,9 +55,10 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `tidewater serve --warehouse <warehouse> --listen 127.0.0.1:0` with a generated
-    /// AccessKey and waits for its `listening on` line.
-    pub fn start(warehouse: &str) -> Result<ServerProcess> {
+    /// Starts `tidewater serve --warehouse <warehouse> --listen 127.0.0.1:0` (with
+    /// `--no-maintenance` unless `maintenance`) with a generated AccessKey and waits for its
+    /// `listening on` line.
+    pub fn start(warehouse: &str, maintenance: bool) -> Result<ServerProcess> {
         let exe = std::env::current_exe().context(IoSnafu {
             op: "locating the tidewater binary",
             path: "/proc/self/exe",
@@ -72,10 +74,12 @@ impl ServerProcess {
                 "--log",
                 "warn",
             ])
+            .args((!maintenance).then_some("--no-maintenance"))
             .env(ACCESS_ID_ENV, &access_id)
             .env(ACCESS_KEY_ENV, &access_key)
             // A config file meant for another server must not change this one.
             .env_remove("TIDEWATER_CONFIG")
+            .env_remove("TIDEWATER_NO_MAINTENANCE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -165,7 +169,11 @@ fn generated_access_key() -> (String, String) {
 }
 
 /// `CREATE TABLE` for the bench table, from the workload's schema (so it cannot drift).
-pub fn create_table_sql(schema: &TableSchema, buckets: u32) -> String {
+pub fn create_table_sql(
+    schema: &TableSchema,
+    buckets: u32,
+    extra: &BTreeMap<String, String>,
+) -> String {
     let mut columns: Vec<String> = schema
         .columns
         .iter()
@@ -175,8 +183,13 @@ pub fn create_table_sql(schema: &TableSchema, buckets: u32) -> String {
         })
         .collect();
     columns.push(format!("PRIMARY KEY ({})", schema.primary_key.join(", ")));
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let extra: String = extra
+        .iter()
+        .map(|(k, v)| format!(", {}={}", quote(k), quote(v)))
+        .collect();
     format!(
-        "CREATE TABLE {TABLE} ({}) TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='{buckets}')",
+        "CREATE TABLE {TABLE} ({}) TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='{buckets}'{extra})",
         columns.join(", ")
     )
 }
@@ -190,7 +203,11 @@ pub struct Served {
 impl Served {
     /// Creates the bench table through SQL and checks the server made the table the embedded
     /// mode makes (schema and buckets).
-    pub async fn create_table(client: Client, buckets: u32) -> Result<Served> {
+    pub async fn create_table(
+        client: Client,
+        buckets: u32,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<Served> {
         let project = DEFAULT_PROJECT.to_string();
         let tables = client
             .list_tables(&project)
@@ -206,7 +223,7 @@ impl Served {
         );
         let schema = workload::table_schema()?;
         client
-            .sql(&project, &create_table_sql(&schema, buckets))
+            .sql(&project, &create_table_sql(&schema, buckets, properties))
             .await
             .context(client_op("creating the bench table"))?;
         let info = client
@@ -342,6 +359,15 @@ impl Target for Served {
         Ok(sums)
     }
 
+    async fn compact_major(&self) -> Result<()> {
+        let sql = format!("ALTER TABLE {TABLE} COMPACT MAJOR");
+        self.client
+            .sql(&self.project, &sql)
+            .await
+            .context(client_op(format!("`{sql}`")))?;
+        Ok(())
+    }
+
     async fn stats(&self) -> Result<TableStats> {
         let sql = format!("SHOW SNAPSHOTS {TABLE}");
         let batches = self.query(&sql).await?;
@@ -392,6 +418,7 @@ fn as_u64(a: &dyn Array) -> impl Fn(usize) -> u64 + '_ {
 pub fn connect(
     endpoint: Option<&str>,
     warehouse: Option<&str>,
+    maintenance: bool,
 ) -> Result<(Client, Option<ServerProcess>)> {
     match (endpoint, warehouse) {
         (Some(endpoint), _) => {
@@ -400,7 +427,7 @@ pub fn connect(
             Ok((client, None))
         }
         (None, Some(warehouse)) => {
-            let server = ServerProcess::start(warehouse)?;
+            let server = ServerProcess::start(warehouse, maintenance)?;
             Ok((server.client()?, Some(server)))
         }
         (None, None) => InvalidParamsSnafu {
@@ -416,7 +443,7 @@ mod tests {
 
     #[test]
     fn the_create_statement_spells_out_the_workload_schema() {
-        let sql = create_table_sql(&workload::table_schema().unwrap(), 4);
+        let sql = create_table_sql(&workload::table_schema().unwrap(), 4, &BTreeMap::new());
         assert_eq!(
             sql,
             "CREATE TABLE upsert_stream (id BIGINT NOT NULL, name STRING, age INT, status BOOLEAN, \

@@ -13,6 +13,7 @@
 //! - the probe is an id updated in the last commit (written in phase A when there is no phase
 //!   B), the deleted id was deleted in the last commit.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -139,16 +140,12 @@ pub fn table_schema() -> Result<TableSchema> {
 }
 
 /// A Delta table (`transactional=true`) with `buckets` buckets.
-pub fn table_properties(buckets: u32) -> Result<TableProperties> {
-    TableProperties::from_map(
-        &[
-            (TRANSACTIONAL.to_string(), "true".to_string()),
-            (WRITE_BUCKET_NUM.to_string(), buckets.to_string()),
-        ]
-        .into_iter()
-        .collect(),
-    )
-    .context(FormatSnafu {
+/// The bench table's properties: a Delta table with `buckets` buckets, plus `extra`.
+pub fn table_properties(buckets: u32, extra: &BTreeMap<String, String>) -> Result<TableProperties> {
+    let mut map = extra.clone();
+    map.insert(TRANSACTIONAL.to_string(), "true".to_string());
+    map.insert(WRITE_BUCKET_NUM.to_string(), buckets.to_string());
+    TableProperties::from_map(&map).context(FormatSnafu {
         op: "building the bench table properties",
     })
 }

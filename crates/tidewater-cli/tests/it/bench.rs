@@ -76,8 +76,17 @@ fn quick_embedded_bench_reports_one_correct_json_object() {
     assert_eq!(v["mode"], "embedded");
     assert_eq!(v["rows_a"], 100_000);
     assert_eq!(v["rows_b"], 10 * (2_000 + 50));
-    // 1 bulk commit per phase A commit and one per stream commit.
-    assert_eq!(v["snapshots"], 10 + 10);
+    // 1 bulk commit per phase A commit and one per stream commit, plus
+    // the snapshots of the automatic compactions that ran meanwhile.
+    let history = &v["stream_history"];
+    assert_eq!(v["compaction"], "auto");
+    assert_eq!(history["ingest_commits"], 10 + 10);
+    let compactions = history["compactions"].as_u64().unwrap();
+    assert!(compactions > 0, "automatic compaction ran: {history}");
+    assert_eq!(v["snapshots"].as_u64().unwrap(), 20 + compactions);
+    // Compaction keeps the files per bucket below the 20 ingest commits.
+    let max_files = history["phase_b_max_files_per_bucket"].as_u64().unwrap();
+    assert!(max_files < 20, "{history}");
     assert_eq!(v["expected_count"], 100_000 + 10 * (400 - 50));
     for key in [
         "phase_a_rows_per_s",
@@ -186,6 +195,40 @@ fn quick_served_bench_starts_a_server_and_reports_correct_answers() {
 }
 
 #[test]
+fn compaction_off_runs_the_server_without_maintenance() {
+    let out = tidewater(&[
+        "bench",
+        "--mode",
+        "served",
+        "--compaction",
+        "off",
+        "--json",
+        "--rows",
+        "4000",
+        "--commits",
+        "2",
+        "--stream-commits",
+        "12",
+        "--stream-upserts",
+        "200",
+        "--stream-deletes",
+        "10",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr:\n{stderr}");
+    let v = report(&out);
+    assert_eq!(v["correct"], Value::Bool(true), "{v}");
+    assert_eq!(v["compaction"], "off");
+    // The ingest commits and the major compaction after phase A: no background compaction.
+    assert_eq!(v["snapshots"], 2 + 1 + 12, "{v}");
+    let history = &v["stream_history"];
+    assert_eq!(history["compactions"], 1, "{history}");
+    assert_eq!(history["major_compactions"], 1, "{history}");
+    // One base file per bucket, then one file per stream commit.
+    assert_eq!(history["phase_b_max_files_per_bucket"], 1 + 12, "{history}");
+}
+
+#[test]
 fn endpoint_needs_the_served_mode() {
     let out = tidewater(&["bench", "--endpoint", "http://127.0.0.1:1", "--quick"]);
     assert_eq!(out.status.code(), Some(2));
@@ -197,6 +240,24 @@ fn impossible_sizes_are_usage_errors() {
     let out = tidewater(&["bench", "--rows", "10", "--commits", "20"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--commits 20"));
+}
+
+#[test]
+fn bad_table_properties_are_refused_before_any_work() {
+    for (arg, named) in [
+        (
+            "num-sorted-run.compaction-trigger=1",
+            "num-sorted-run.compaction-trigger",
+        ),
+        ("no-such-property=3", "no-such-property"),
+        ("stop-trigger", "KEY=VALUE"),
+    ] {
+        let out = tidewater(&["bench", "--quick", "--property", arg]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{arg}: {stderr}");
+        assert!(stderr.contains(named), "{arg}: {stderr}");
+        assert!(!stderr.contains("phase A"), "{arg}: nothing ran: {stderr}");
+    }
 }
 
 #[test]

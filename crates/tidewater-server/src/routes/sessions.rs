@@ -187,9 +187,7 @@ pub async fn commit(
     let was_open = s.status().await.state == TunnelState::Open;
     let started = Instant::now();
     let snapshot = s.commit().await?;
-    state
-        .maintenance
-        .touch(s.table().project(), s.table().name());
+    state.maintenance.committed(s.table());
     if was_open {
         state.metrics.commits.inc();
         state
