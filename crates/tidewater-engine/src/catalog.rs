@@ -203,12 +203,7 @@ impl Warehouse {
             None => (storage.get_opt(&paths.schema(0)).await?, None),
         };
         let Some(bytes) = base else {
-            self.require_project(project).await?;
-            return TableNotFoundSnafu {
-                project,
-                table: name,
-            }
-            .fail();
+            return self.missing_table(project, name).await;
         };
         let base = TableMetadata::decode(&bytes)?;
         if let (Some(t), Some((next, probe))) = (cached, probe)
@@ -228,6 +223,16 @@ impl Warehouse {
         }
         let latest = metadata::latest(storage, &paths, base).await?;
         Ok(self.remember(project, name, paths, latest.meta))
+    }
+
+    /// `TableNotFound`, or `ProjectNotFound` when the project is missing too.
+    async fn missing_table<T>(&self, project: &str, name: &str) -> Result<T> {
+        self.require_project(project).await?;
+        TableNotFoundSnafu {
+            project,
+            table: name,
+        }
+        .fail()
     }
 
     fn cached(&self, project: &str, name: &str) -> Option<Table> {
@@ -271,12 +276,7 @@ impl Warehouse {
         let storage = &self.inner.storage;
         for _ in 0..MAX_ALTER_ATTEMPTS {
             let Some(bytes) = storage.get_opt(&paths.schema(0)).await? else {
-                self.require_project(project).await?;
-                return TableNotFoundSnafu {
-                    project,
-                    table: name,
-                }
-                .fail();
+                return self.missing_table(project, name).await;
             };
             let base = TableMetadata::decode(&bytes)?;
             let Latest { meta, last } = metadata::latest(storage, &paths, base).await?;
@@ -334,12 +334,7 @@ impl Warehouse {
             if if_exists {
                 return Ok(());
             }
-            self.require_project(project).await?;
-            return TableNotFoundSnafu {
-                project,
-                table: name,
-            }
-            .fail();
+            return self.missing_table(project, name).await;
         }
         self.inner
             .tables

@@ -57,14 +57,18 @@ impl Maintenance {
     /// the last compaction).
     pub fn committed(self: &Arc<Self>, table: &Table) {
         self.touch(table.project(), table.name());
+        if !compacted(table) {
+            return;
+        }
         let (service, table) = (self.clone(), table.clone());
         tokio::spawn(async move { service.record_runs(&table).await });
     }
 
     /// Waits while the table's sorted runs are at the stop trigger, at most `max_stall`.
+    /// Tables compaction does not merge (standard tables) never wait.
     pub async fn wait_for_room(&self, table: &Table, max_stall: Duration) {
         let stop = table.metadata().properties.compaction.run_stop as usize;
-        if !self.active.load(Ordering::Relaxed) {
+        if !self.active.load(Ordering::Relaxed) || !compacted(table) {
             return;
         }
         let key = (table.project().to_string(), table.name().to_string());
@@ -206,8 +210,13 @@ async fn run(
     }
 }
 
+/// Whether compaction merges this table's files: Delta tables only.
+fn compacted(table: &Table) -> bool {
+    table.kind() == tidewater_format::schema::TableKind::Delta
+}
+
 async fn compact(service: &Maintenance, table: &Table) {
-    if table.kind() != tidewater_format::schema::TableKind::Delta {
+    if !compacted(table) {
         return;
     }
     match table.compact(CompactMode::Auto).run().await {
@@ -267,6 +276,85 @@ async fn retention(warehouse: &Warehouse, service: &Maintenance, config: &Mainte
             }
             // Tables written before this start get compacted too.
             service.touch(&project, &name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use tidewater_engine::SessionKind;
+    use tidewater_format::{Column, DataType, TableProperties, TableSchema};
+
+    use super::*;
+
+    /// A Delta or standard table with 10 commits (10 files) in its one bucket.
+    async fn table_with_commits(warehouse: &Warehouse, name: &str, delta: bool) -> Table {
+        let key = if delta { vec!["id".into()] } else { vec![] };
+        let schema =
+            TableSchema::new(vec![Column::new("id", DataType::BigInt)], key, vec![]).unwrap();
+        let mut props = BTreeMap::new();
+        if delta {
+            props.insert("transactional".to_string(), "true".to_string());
+            props.insert("write.bucket.num".to_string(), "1".to_string());
+        }
+        let props = TableProperties::from_map(&props).unwrap();
+        let table = warehouse
+            .create_table("default", name, schema, props, false)
+            .await
+            .unwrap();
+        let kind = if delta {
+            SessionKind::Upsert
+        } else {
+            SessionKind::Insert
+        };
+        for i in 0..10 {
+            let mut s = table.session(kind).open().await.unwrap();
+            let batch = RecordBatch::try_new(
+                table.schema().arrow_schema(),
+                vec![Arc::new(Int64Array::from(vec![i]))],
+            )
+            .unwrap();
+            if delta {
+                s.upsert(&batch).await.unwrap();
+            } else {
+                s.insert(&batch).await.unwrap();
+            }
+            s.commit().await.unwrap();
+        }
+        table
+    }
+
+    /// Back-pressure: a Delta table past its stop trigger makes writers wait (here the whole
+    /// `max_stall`, nothing compacts it); a standard table, which compaction never merges, never.
+    #[tokio::test]
+    async fn only_delta_tables_past_the_stop_trigger_make_writers_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::open(dir.path().to_str().unwrap()).await.unwrap();
+        let service = Arc::new(Maintenance::default());
+        service.active.store(true, Ordering::Relaxed);
+        let stall = Duration::from_millis(300);
+        for (name, delta) in [("d", true), ("s", false)] {
+            let table = table_with_commits(&warehouse, name, delta).await;
+            service.committed(&table);
+            // The run count is refreshed in the background (for Delta tables only: give a
+            // standard table's the same time to appear).
+            for _ in 0..50 {
+                if lock(&service.runs).contains_key(&("default".into(), name.into())) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let start = std::time::Instant::now();
+            service.wait_for_room(&table, stall).await;
+            let waited = start.elapsed();
+            if delta {
+                assert!(waited >= stall, "{name}: waited {waited:?}");
+            } else {
+                assert!(waited < stall, "{name}: waited {waited:?}");
+            }
         }
     }
 }

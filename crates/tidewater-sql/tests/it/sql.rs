@@ -537,6 +537,11 @@ async fn major_compaction_enabled_by_alter_runs_after_min_commits() {
     let e = env().await;
     e.exec(PEOPLE).await;
     let wh = e.sql.warehouse().clone();
+    // The table fetched again each time, as the server's maintenance does each round.
+    let auto = || async {
+        let t = wh.table("default", "t").await.unwrap();
+        t.compact(CompactMode::Auto).run().await.unwrap()
+    };
     for i in 0..3 {
         e.exec(&format!(
             "INSERT INTO t VALUES ({i}, 'n{i}', {i}), ({}, 'm{i}', {i})",
@@ -545,8 +550,7 @@ async fn major_compaction_enabled_by_alter_runs_after_min_commits() {
         .await;
     }
     // Defaults: no major compaction, and 3 runs per bucket are below the minor trigger (5).
-    let t = wh.table("default", "t").await.unwrap();
-    let r = t.compact(CompactMode::Auto).run().await.unwrap();
+    let r = auto().await;
     assert_eq!(r.snapshot, None, "{r:?}");
 
     e.exec(
@@ -556,20 +560,12 @@ async fn major_compaction_enabled_by_alter_runs_after_min_commits() {
     // 3 commits < min-commits 4: still nothing.
     let t = wh.table("default", "t").await.unwrap();
     assert!(t.metadata().properties.compaction.major_enable);
-    let r = t.compact(CompactMode::Auto).run().await.unwrap();
+    let r = auto().await;
     assert_eq!(r.snapshot, None, "{r:?}");
     e.exec("INSERT INTO t VALUES (1, 'again', 1)").await;
-    // The 4th commit: the table fetched again (as the server's maintenance does each round)
-    // compacts major.
+    // The 4th commit: compacts major.
     let before = e.exec("SELECT id, name, age FROM t ORDER BY id").await;
-    let r = wh
-        .table("default", "t")
-        .await
-        .unwrap()
-        .compact(CompactMode::Auto)
-        .run()
-        .await
-        .unwrap();
+    let r = auto().await;
     assert!(r.major, "{r:?}");
     assert_eq!(r.snapshot, Some(5));
     assert_eq!(
@@ -584,14 +580,7 @@ async fn major_compaction_enabled_by_alter_runs_after_min_commits() {
         .collect();
     assert_eq!(kinds.last().map(String::as_str), Some("compact major"));
     // No commits since: nothing more to do.
-    let r = wh
-        .table("default", "t")
-        .await
-        .unwrap()
-        .compact(CompactMode::Auto)
-        .run()
-        .await
-        .unwrap();
+    let r = auto().await;
     assert_eq!(r.snapshot, None, "{r:?}");
 }
 
