@@ -7,9 +7,12 @@
 //!   time. Compaction commits optimistically: ingest commits never wait for it and never fail
 //!   because of it; a compaction that lost its inputs to another compactor is dropped and the
 //!   table stays dirty for the next round.
-//! - After each compaction the table's largest sorted-run count is recorded. Block writes to a
-//!   table whose count reached `num-sorted-run.stop-trigger` wait (up to `max_stall_ms`) until a
-//!   compaction brings it down: writers are slowed, not failed.
+//! - After each commit ([`Maintenance::committed`]) and each compaction, a Delta table's largest
+//!   sorted-run count is recorded. Block writes to a Delta table whose count reached
+//!   `num-sorted-run.stop-trigger` wait (up to `max_stall_ms`) until a compaction brings it down:
+//!   writers are slowed, not failed. Standard tables are never compacted, so never wait.
+//! - The service runs on its own runtime, `compaction_threads` threads at nice
+//!   `compaction_nice` (see [`spawn`]).
 //! - Every `retention_interval_secs` (and at start), every table's snapshots are expired by
 //!   `acid.data.retain.hours` and the table is vacuumed with a safety window of
 //!   `orphan_safety_secs` — which also expires sessions of crashed servers no one touches again.
@@ -46,8 +49,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Maintenance {
-    /// A commit landed on `project.table`.
-    pub fn touch(&self, project: &str, table: &str) {
+    /// A commit landed on `project.table`, or a round found it needs another.
+    fn touch(&self, project: &str, table: &str) {
         lock(&self.dirty).insert((project.to_string(), table.to_string()));
         self.wake.notify_one();
     }
