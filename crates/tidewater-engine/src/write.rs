@@ -36,22 +36,55 @@ pub(crate) struct FileTarget {
     pub schema_id: u32,
 }
 
-/// Parquet settings of data files. Key columns and `_seq` are unique within a file, so
-/// dictionary encoding could never pay off for them and is not attempted.
-pub(crate) fn writer_properties(target: &FileTarget) -> WriterProperties {
+/// Rows of a file's first batch that decide which columns get dictionary encoding.
+const DICTIONARY_SAMPLE_ROWS: usize = 1024;
+
+/// Parquet settings of a data file whose first rows are `first`.
+///
+/// Dictionary encoding only pays off for columns whose values repeat; for nearly unique values
+/// (names, measurements, timestamps) the writer would hash every value into a dictionary that
+/// grows to its size limit and is then abandoned — the largest single cost of encoding a file
+/// besides zstd. So a column is dictionary-encoded only when at most half the values of a sample
+/// of the first rows are distinct. Key columns and `_seq` are unique within a Delta-table file
+/// and never are.
+pub(crate) fn writer_properties(target: &FileTarget, first: &RecordBatch) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_data_page_row_count_limit(8192)
         .set_max_row_group_row_count(Some(1 << 20));
-    if target.kind == TableKind::Delta {
-        for i in &target.key_indices {
-            let name = target.file_schema.field(*i).name();
-            b = b.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
+    let sample = first.slice(0, first.num_rows().min(DICTIONARY_SAMPLE_ROWS));
+    for (i, field) in target.file_schema.fields().iter().enumerate() {
+        let unique = target.kind == TableKind::Delta
+            && (target.key_indices.contains(&i) || field.name() == SEQ_COLUMN);
+        let dictionary = !unique && sample.columns().get(i).is_some_and(values_repeat);
+        if !dictionary {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
         }
-        b = b.set_column_dictionary_enabled(ColumnPath::from(SEQ_COLUMN), false);
     }
     b.build()
+}
+
+/// At most half of the (non-null) values are distinct. Types the row format cannot encode keep
+/// the Parquet default (dictionary on).
+fn values_repeat(column: &ArrayRef) -> bool {
+    let values = column.len() - column.null_count();
+    if values < 2 {
+        return true;
+    }
+    let Ok(conv) = RowConverter::new(vec![SortField::new(column.data_type().clone())]) else {
+        return true;
+    };
+    let Ok(rows) = conv.convert_columns(std::slice::from_ref(column)) else {
+        return true;
+    };
+    let mut distinct = std::collections::HashSet::with_capacity(values);
+    for (i, row) in rows.iter().enumerate() {
+        if column.is_valid(i) && distinct.insert(row) && distinct.len() * 2 > values {
+            return false;
+        }
+    }
+    true
 }
 
 /// Sorts rows by (key, `_seq`) and keeps the last row of every key.
@@ -122,13 +155,15 @@ pub(crate) fn encode_file(
     let file_id = uuid::Uuid::new_v4().to_string();
     let path = data_file_relative(&target.partition.dir(), target.bucket, &file_id);
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 3 + 1024);
-    let mut writer =
-        ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(target))).context(
-            ParquetSnafu {
-                op: "encode",
-                path: &path,
-            },
-        )?;
+    let mut writer = ArrowWriter::try_new(
+        &mut buf,
+        batch.schema(),
+        Some(writer_properties(target, &batch)),
+    )
+    .context(ParquetSnafu {
+        op: "encode",
+        path: &path,
+    })?;
     writer.write(&batch).context(ParquetSnafu {
         op: "encode",
         path: &path,
@@ -244,7 +279,7 @@ impl RollingWriter {
                 let writer = ArrowWriter::try_new(
                     Vec::new(),
                     t.file_schema.clone(),
-                    Some(writer_properties(t)),
+                    Some(writer_properties(t, batch)),
                 )
                 .context(ParquetSnafu {
                     op: "encode",
@@ -286,3 +321,72 @@ impl RollingWriter {
 
 /// Shared so blocking encode tasks can own it.
 pub(crate) type SharedTarget = Arc<FileTarget>;
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, StringArray, UInt8Array, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use tidewater_format::schema::OP_COLUMN;
+
+    use super::*;
+
+    #[test]
+    fn only_columns_whose_values_repeat_are_dictionary_encoded() {
+        let n = 5000;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("country", DataType::Utf8, true),
+            Field::new(SEQ_COLUMN, DataType::UInt64, false),
+            Field::new(OP_COLUMN, DataType::UInt8, false),
+        ]));
+        let countries = ["de", "fr", "jp", "us"];
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("name-{:016x}", i * 7919)),
+                )),
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| (i % 5 != 0).then(|| countries[i as usize % 4])),
+                )),
+                Arc::new(UInt64Array::from_iter_values(0..n as u64)),
+                Arc::new(UInt8Array::from(vec![0u8; n as usize])),
+            ],
+        )
+        .unwrap();
+        let target = FileTarget {
+            kind: TableKind::Delta,
+            file_schema: schema,
+            key_indices: vec![0],
+            partition: PartitionSpec::default(),
+            bucket: 0,
+            total_buckets: 1,
+            schema_id: 0,
+        };
+        let (meta, bytes) = encode_file(&target, &[batch]).unwrap();
+        assert_eq!(meta.row_count, n as u64);
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let row_group = reader.metadata().row_group(0);
+        let dictionary: Vec<(&str, bool)> = row_group
+            .columns()
+            .iter()
+            .map(|c| {
+                let name = c.column_descr().name();
+                (name, c.dictionary_page_offset().is_some())
+            })
+            .collect();
+        assert_eq!(
+            dictionary,
+            vec![
+                ("id", false),
+                ("name", false),
+                ("country", true),
+                (SEQ_COLUMN, false),
+                (OP_COLUMN, true),
+            ]
+        );
+    }
+}
