@@ -28,7 +28,7 @@ use crate::error::{
 };
 use crate::metadata::{self, Latest, MAX_ALTER_ATTEMPTS};
 use crate::store::{Storage, open_store};
-use crate::table::Table;
+use crate::table::{CommitListener, CommitListenerSlot, Table};
 use crate::util::now_ms;
 
 pub const DEFAULT_PROJECT: &str = "default";
@@ -51,6 +51,7 @@ struct WarehouseInner {
     location: String,
     storage: Storage,
     tables: Mutex<HashMap<(String, String), Table>>,
+    listener: Arc<CommitListenerSlot>,
 }
 
 impl Warehouse {
@@ -66,10 +67,19 @@ impl Warehouse {
                 location: location.to_string(),
                 storage: Storage::new(store),
                 tables: Mutex::new(HashMap::new()),
+                listener: Default::default(),
             }),
         };
         w.write_project_marker(DEFAULT_PROJECT).await?;
         Ok(w)
+    }
+
+    /// Calls `listener` after every ingest commit (appends and overwrites, not compactions or
+    /// expiries) to any table of this warehouse, through any handle: the server's maintenance
+    /// service learns of SQL DML as of Tunnel commits. Runs on the committing task, so it must
+    /// return quickly. One listener per warehouse: `false` (and nothing changes) when one is set.
+    pub fn on_commit(&self, listener: CommitListener) -> bool {
+        self.inner.listener.set(listener)
     }
 
     pub fn location(&self) -> &str {
@@ -255,7 +265,14 @@ impl Warehouse {
                 }
                 old.with_metadata(meta)
             }
-            _ => Table::new(project, name, paths, self.inner.storage.clone(), meta),
+            _ => Table::new(
+                project,
+                name,
+                paths,
+                self.inner.storage.clone(),
+                meta,
+                self.inner.listener.clone(),
+            ),
         };
         tables.insert(key, t.clone());
         t

@@ -241,6 +241,12 @@ pub(crate) async fn commit(table: &Table, req: CommitRequest) -> Result<Arc<Snap
         if storage.put_if_absent(&path, snapshot.encode()?).await? {
             let snapshot = Arc::new(snapshot);
             table.remember_snapshot(snapshot.clone());
+            if matches!(
+                snapshot.kind,
+                SnapshotKind::Append | SnapshotKind::Overwrite
+            ) {
+                table.inner.listener.notify(table, &snapshot);
+            }
             return Ok(snapshot);
         }
         // Lost the race: someone else created this id. Not an error; clean up and retry.

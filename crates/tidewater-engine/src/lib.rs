@@ -49,7 +49,7 @@ pub use overwrite::Overwrite;
 pub use retention::{ExpireReport, SnapshotPin, VacuumReport};
 pub use scan::{RecordBatchStream, ScanBuilder, ScanPlan, Split};
 pub use session::{Session, SessionBuilder, SessionKind};
-pub use table::Table;
+pub use table::{CommitListener, Table};
 pub use tunnel::{BlockWritten, TunnelSession, TunnelState, TunnelStatus};
 pub use util::now_ms;
 pub use validate::RowOp;

@@ -42,6 +42,39 @@ pub(crate) struct TableInner {
     manifests: Arc<Mutex<HashMap<String, Arc<Manifest>>>>,
     footers: Arc<FooterCache>,
     pub(crate) pins: Arc<crate::retention::Pins>,
+    /// The warehouse's commit listener (see [`crate::Warehouse::on_commit`]).
+    pub(crate) listener: Arc<CommitListenerSlot>,
+}
+
+/// Called after every ingest commit (new rows: sessions, SQL DML, overwrites) of any table of a
+/// warehouse, with the table and the new snapshot.
+pub type CommitListener = Arc<dyn Fn(&Table, &Snapshot) + Send + Sync>;
+
+/// The warehouse's listener, shared by every table handle it gave out.
+#[derive(Default)]
+pub(crate) struct CommitListenerSlot(std::sync::OnceLock<CommitListener>);
+
+impl std::fmt::Debug for CommitListenerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "CommitListener"
+        } else {
+            "NoCommitListener"
+        })
+    }
+}
+
+impl CommitListenerSlot {
+    /// Sets the listener; `false` when one was already set.
+    pub(crate) fn set(&self, listener: CommitListener) -> bool {
+        self.0.set(listener).is_ok()
+    }
+
+    pub(crate) fn notify(&self, table: &Table, snapshot: &Snapshot) {
+        if let Some(l) = self.0.get() {
+            l(table, snapshot);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +94,7 @@ impl Table {
         paths: TablePaths,
         storage: Storage,
         meta: TableMetadata,
+        listener: Arc<CommitListenerSlot>,
     ) -> Self {
         Table {
             inner: Arc::new(TableInner {
@@ -73,6 +107,7 @@ impl Table {
                 manifests: Default::default(),
                 footers: Arc::new(FooterCache::default()),
                 pins: Default::default(),
+                listener,
             }),
         }
     }
@@ -92,6 +127,7 @@ impl Table {
                 manifests: i.manifests.clone(),
                 footers: i.footers.clone(),
                 pins: i.pins.clone(),
+                listener: i.listener.clone(),
             }),
         }
     }

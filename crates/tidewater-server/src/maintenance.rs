@@ -1,13 +1,14 @@
 //! The background maintenance service (DESIGN §7): compaction, snapshot expiry and vacuum of
 //! the tables of the warehouse, off the write path.
 //!
-//! - Every commit marks its table *dirty*; the service wakes, and compacts dirty tables
+//! - Every ingest commit — Tunnel, SQL DML or the engine in this process: the service listens on
+//!   the warehouse ([`Warehouse::on_commit`]) — marks its table *dirty*; the service wakes, and compacts dirty tables
 //!   ([`CompactMode::Auto`]: minor merges where a bucket passed `num-sorted-run.compaction-trigger`,
 //!   a major compaction when `upsert.major-compact.*` asks for one), `compaction_concurrency` at a
 //!   time. Compaction commits optimistically: ingest commits never wait for it and never fail
 //!   because of it; a compaction that lost its inputs to another compactor is dropped and the
 //!   table stays dirty for the next round.
-//! - After each commit ([`Maintenance::committed`]) and each compaction, a Delta table's largest
+//! - After each ingest commit and each compaction, a Delta table's largest
 //!   sorted-run count is recorded. Block writes to a Delta table whose count reached
 //!   `num-sorted-run.stop-trigger` wait (up to `max_stall_ms`) until a compaction brings it down:
 //!   writers are slowed, not failed. Standard tables are never compacted, so never wait.
@@ -55,10 +56,10 @@ impl Maintenance {
         self.wake.notify_one();
     }
 
-    /// A commit landed on `table`: marks it dirty and refreshes its sorted-run count in the
-    /// background (so back-pressure sees the runs the commit added, not only the count left by
-    /// the last compaction).
-    pub fn committed(self: &Arc<Self>, table: &Table) {
+    /// A commit landed on `table` (the warehouse's commit listener, see [`spawn`]): marks it
+    /// dirty and refreshes its sorted-run count in the background (so back-pressure sees the
+    /// runs the commit added, not only the count left by the last compaction).
+    fn committed(self: &Arc<Self>, table: &Table) {
         self.touch(table.project(), table.name());
         if !compacted(table) {
             return;
@@ -113,6 +114,15 @@ pub fn spawn(
     config: MaintenanceConfig,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    if config.enabled {
+        // Every ingest commit, whatever path made it (Tunnel, SQL DML, the engine in-process).
+        let listener = service.clone();
+        if !warehouse.on_commit(Arc::new(move |table, _| listener.committed(table))) {
+            tracing::warn!(
+                "the warehouse already reports its commits elsewhere; background compaction only sees tables in its retention rounds"
+            );
+        }
+    }
     tokio::spawn(async move {
         if !config.enabled {
             return;

@@ -26,9 +26,9 @@ fn engine(op: impl Into<String>) -> EngineSnafu<String> {
 /// The bench table, in this process.
 pub struct Embedded {
     pub table: Table,
-    /// `--compaction auto`: the server's maintenance service, running in this process. Commits
-    /// mark the table dirty for it and wait, as the server's block writes do, while a bucket is
-    /// at `num-sorted-run.stop-trigger`.
+    /// `--compaction auto`: the server's maintenance service, running in this process (it learns
+    /// of commits from the warehouse). Commits wait, as the server's block writes do, while a
+    /// bucket is at `num-sorted-run.stop-trigger`.
     pub maintenance: Option<Arc<Maintenance>>,
 }
 
@@ -61,9 +61,6 @@ impl Target for Embedded {
         }
         let deleted = Instant::now();
         session.commit().await.context(engine("commit"))?;
-        if let Some(m) = &self.maintenance {
-            m.committed(&self.table);
-        }
         let done = Instant::now();
         Ok(CommitTiming {
             open: opened - start,

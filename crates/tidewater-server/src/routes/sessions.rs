@@ -187,7 +187,6 @@ pub async fn commit(
     let was_open = s.status().await.state == TunnelState::Open;
     let started = Instant::now();
     let snapshot = s.commit().await?;
-    state.maintenance.committed(s.table());
     if was_open {
         state.metrics.commits.inc();
         state

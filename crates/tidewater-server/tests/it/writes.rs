@@ -117,6 +117,56 @@ async fn dynamic_partitions_and_insert_sessions_work_over_http() {
     assert_eq!(n, 10, "insert sessions keep duplicates of keys as they are");
 }
 
+/// Rows written only through SQL (`POST /v1/sql`) wake the background compaction as Tunnel
+/// commits do: the table is compacted long before the next retention round (600 s) would find it.
+#[tokio::test]
+async fn sql_writes_are_compacted_in_the_background() {
+    let ts = TestServer::start().await;
+    ts.sql(
+        "CREATE TABLE t (id BIGINT NOT NULL, name STRING, age INT, PRIMARY KEY (id)) \
+         TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='1', \
+         'num-sorted-run.compaction-trigger'='3')",
+    )
+    .await;
+    let mut model = BTreeMap::new();
+    for i in 0..4i64 {
+        ts.sql(&format!(
+            "INSERT INTO t VALUES ({i}, 'n{i}', {i}), ({}, 'shared', {i})",
+            100
+        ))
+        .await;
+        model.insert(i, (Some(format!("n{i}")), Some(i as i32)));
+        model.insert(100, (Some("shared".to_string()), Some(i as i32)));
+    }
+    let mut kinds = Vec::new();
+    for _ in 0..200 {
+        let SqlOutput::Rows { batches, .. } = ts.sql("SHOW SNAPSHOTS t").await else {
+            panic!("SHOW SNAPSHOTS returns rows")
+        };
+        kinds = batches
+            .iter()
+            .flat_map(|b| {
+                let kinds = arrow::array::AsArray::as_string::<i32>(
+                    b.column_by_name("kind").expect("a kind column"),
+                );
+                kinds
+                    .iter()
+                    .map(|k| k.unwrap_or_default().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if kinds.iter().any(|k| k.starts_with("compact")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        kinds.iter().any(|k| k.starts_with("compact")),
+        "no compaction after 4 SQL commits with a trigger of 3: {kinds:?}"
+    );
+    assert_eq!(ts.rows("t").await, model);
+}
+
 /// A small deterministic generator (no extra dependency).
 struct Lcg(u64);
 
