@@ -2,16 +2,16 @@
 //! the tables of the warehouse, off the write path.
 //!
 //! - Every ingest commit — Tunnel, SQL DML or the engine in this process: the service listens on
-//!   the warehouse ([`Warehouse::on_commit`]) — marks its table *dirty*; the service wakes, and compacts dirty tables
-//!   ([`CompactMode::Auto`]: minor merges where a bucket passed `num-sorted-run.compaction-trigger`,
-//!   a major compaction when `upsert.major-compact.*` asks for one), `compaction_concurrency` at a
-//!   time. Compaction commits optimistically: ingest commits never wait for it and never fail
-//!   because of it; a compaction that lost its inputs to another compactor is dropped and the
-//!   table stays dirty for the next round.
-//! - After each ingest commit and each compaction, a Delta table's largest
-//!   sorted-run count is recorded. Block writes to a Delta table whose count reached
-//!   `num-sorted-run.stop-trigger` wait (up to `max_stall_ms`) until a compaction brings it down:
-//!   writers are slowed, not failed. Standard tables are never compacted, so never wait.
+//!   the warehouse ([`Warehouse::on_commit`]) — marks its table *dirty*; the service wakes, and
+//!   compacts dirty tables ([`CompactMode::Auto`]: minor merges where a bucket passed
+//!   `num-sorted-run.compaction-trigger`, a major compaction when `upsert.major-compact.*` asks
+//!   for one), `compaction_concurrency` at a time. Compaction commits optimistically: ingest
+//!   commits never wait for it and never fail because of it; a compaction that lost its inputs to
+//!   another compactor is dropped and the table stays dirty for the next round.
+//! - After each ingest commit and each compaction, a Delta table's largest sorted-run count is
+//!   recorded. Block writes to a Delta table whose count reached `num-sorted-run.stop-trigger`
+//!   wait (up to `max_stall_ms`) until a compaction brings it down: writers are slowed, not
+//!   failed. Standard tables are never compacted, so never wait.
 //! - The service runs on its own runtime, `compaction_threads` threads at nice
 //!   `compaction_nice` (see [`spawn`]).
 //! - Every `retention_interval_secs` (and at start), every table's snapshots are expired by
