@@ -88,3 +88,44 @@ async fn another_process_reopens_and_commits_a_session() {
     let hh = batches[0].column_by_name("hh").unwrap();
     assert_eq!(hh.len(), batches[0].num_rows());
 }
+
+/// The warehouse's commit listener hears every ingest commit through any handle — tables opened
+/// before it was set included — and not the compactions.
+#[tokio::test]
+async fn the_commit_listener_hears_ingest_commits_only() {
+    use std::sync::{Arc, Mutex};
+
+    use tidewater_engine::CompactMode;
+    use tidewater_format::SnapshotKind;
+
+    let env = TestEnv::new().await;
+    let t = env.people("t", 2, false).await;
+    let heard: Arc<Mutex<Vec<(String, u64, SnapshotKind)>>> = Default::default();
+    let sink = heard.clone();
+    assert!(env.warehouse.on_commit(Arc::new(move |table, s| {
+        sink.lock().unwrap().push((table.full_name(), s.id, s.kind));
+    })));
+    assert!(
+        !env.warehouse.on_commit(Arc::new(|_, _| {})),
+        "one listener per warehouse"
+    );
+    for i in 0..2 {
+        let mut s = t.session(SessionKind::Upsert).open().await.unwrap();
+        s.upsert(&people(&[(i, "a", 1, false)])).await.unwrap();
+        s.commit().await.unwrap();
+    }
+    let report = t.compact(CompactMode::Major).run().await.unwrap();
+    assert_eq!(report.snapshot, Some(3));
+    let again = env.warehouse.table("default", "t").await.unwrap();
+    let mut s = again.session(SessionKind::Upsert).open().await.unwrap();
+    s.delete(&ids(&[0])).await.unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![
+            ("default.t".to_string(), 1, SnapshotKind::Append),
+            ("default.t".to_string(), 2, SnapshotKind::Append),
+            ("default.t".to_string(), 4, SnapshotKind::Append),
+        ]
+    );
+}
