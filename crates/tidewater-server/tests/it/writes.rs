@@ -131,8 +131,7 @@ async fn sql_writes_are_compacted_in_the_background() {
     let mut model = BTreeMap::new();
     for i in 0..4i64 {
         ts.sql(&format!(
-            "INSERT INTO t VALUES ({i}, 'n{i}', {i}), ({}, 'shared', {i})",
-            100
+            "INSERT INTO t VALUES ({i}, 'n{i}', {i}), (100, 'shared', {i})"
         ))
         .await;
         model.insert(i, (Some(format!("n{i}")), Some(i as i32)));
