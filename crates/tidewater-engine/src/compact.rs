@@ -29,9 +29,15 @@
 //! (another compactor) fails with [`Error::CommitConflict`], deletes its outputs and is retried by
 //! the caller. Earlier snapshots keep referencing the input files until retention expires them,
 //! so time travel and incremental reads within retention are unaffected.
+//!
+//! **One at a time per table in a process** ([`CompactionGate`]): compactions of one table take
+//! turns instead of racing to a conflict, and a manual one (`ALTER TABLE … COMPACT`, `tidewater
+//! table compact`) stops a running automatic one at its next batch — whose commit would mostly
+//! conflict with it anyway — rather than waiting for it or wasting its cores.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
 use snafu::ResultExt;
@@ -39,7 +45,7 @@ use tidewater_format::schema::TableKind;
 use tidewater_format::{CompactionSettings, DataFileMeta, PartitionSpec, Snapshot, SnapshotKind};
 
 use crate::commit::{CommitRequest, commit};
-use crate::error::{Error, JoinSnafu, NotDeltaTableSnafu, Result};
+use crate::error::{CompactionSupersededSnafu, Error, JoinSnafu, NotDeltaTableSnafu, Result};
 use crate::scan::merge::read_split;
 use crate::scan::{
     DEFAULT_BATCH_SIZE, Emitter, Output, PartitionFilter, ScanContext, Split, Versions,
@@ -64,6 +70,21 @@ pub enum CompactMode {
     Minor,
     /// Rewrite every bucket into base files.
     Major,
+}
+
+/// Turns of the compactions of one table in this process (shared by all its handles).
+#[derive(Debug, Default)]
+pub(crate) struct CompactionGate {
+    turn: tokio::sync::Mutex<()>,
+    /// Manual compactions waiting for their turn: an automatic one stops for them.
+    manual_waiting: AtomicUsize,
+}
+
+impl CompactionGate {
+    /// Whether an automatic compaction should stop and leave its turn to a manual one.
+    fn superseded(&self) -> bool {
+        self.manual_waiting.load(Ordering::Acquire) > 0
+    }
 }
 
 /// What one compaction did.
@@ -308,12 +329,24 @@ impl CompactBuilder {
     /// compactor (the background service) plans again on the new latest snapshot, up to
     /// [`MANUAL_ATTEMPTS`] times; `Auto` returns the conflict at once (the background service
     /// retries in its next round).
+    ///
+    /// Compactions of one table in this process take turns; a manual one stops a running `Auto`
+    /// one, which then fails with [`Error::CompactionSuperseded`] (its outputs deleted), and so
+    /// does an `Auto` one whose turn comes while a manual one waits.
     pub async fn run(self) -> Result<CompactReport> {
-        let attempts = if self.mode == CompactMode::Auto {
-            1
+        let gate = self.table.inner.compaction.clone();
+        let auto = self.mode == CompactMode::Auto;
+        let _turn = if auto {
+            let turn = gate.turn.lock().await;
+            self.check_superseded()?;
+            turn
         } else {
-            MANUAL_ATTEMPTS
+            gate.manual_waiting.fetch_add(1, Ordering::AcqRel);
+            let turn = gate.turn.lock().await;
+            gate.manual_waiting.fetch_sub(1, Ordering::AcqRel);
+            turn
         };
+        let attempts = if auto { 1 } else { MANUAL_ATTEMPTS };
         let mut attempt = 1;
         loop {
             match self.run_once().await {
@@ -321,6 +354,17 @@ impl CompactBuilder {
                 r => return r,
             }
         }
+    }
+
+    /// An `Auto` compaction fails once a manual one waits for its turn.
+    fn check_superseded(&self) -> Result<()> {
+        if self.mode == CompactMode::Auto && self.table.inner.compaction.superseded() {
+            return CompactionSupersededSnafu {
+                table: self.table.full_name(),
+            }
+            .fail();
+        }
+        Ok(())
     }
 
     async fn run_once(&self) -> Result<CompactReport> {
@@ -333,10 +377,11 @@ impl CompactBuilder {
         let table = &self.table;
         let _pin = table.pin(latest.id);
         // Owned items: a closure over `&Pick` makes this future not provably `Send`.
+        let auto = self.mode == CompactMode::Auto;
         let results: Vec<Result<Vec<DataFileMeta>>> = futures::stream::iter(picks.clone())
             .map(|p| {
                 let table = table.clone();
-                async move { merge_bucket(&table, &p).await }
+                async move { merge_bucket(&table, &p, auto).await }
             })
             .buffer_unordered(self.concurrency)
             .collect()
@@ -349,7 +394,7 @@ impl CompactBuilder {
                 Err(e) => failure = Some(e),
             }
         }
-        if let Some(e) = failure {
+        if let Some(e) = failure.or_else(|| self.check_superseded().err()) {
             delete_files(table, &added).await;
             return Err(e);
         }
@@ -398,8 +443,9 @@ async fn delete_files(table: &Table, files: &[DataFileMeta]) {
     }
 }
 
-/// Merges one bucket's picked files into new files at the pick's level.
-async fn merge_bucket(table: &Table, pick: &Pick) -> Result<Vec<DataFileMeta>> {
+/// Merges one bucket's picked files into new files at the pick's level. An automatic
+/// compaction (`auto`) stops at the next batch once a manual one waits for its turn.
+async fn merge_bucket(table: &Table, pick: &Pick, auto: bool) -> Result<Vec<DataFileMeta>> {
     let schema = table.schema();
     let file_schema = schema.file_arrow_schema(TableKind::Delta);
     let read: Vec<usize> = (0..schema.columns.len()).collect();
@@ -444,6 +490,8 @@ async fn merge_bucket(table: &Table, pick: &Pick) -> Result<Vec<DataFileMeta>> {
     let storage = table.storage().clone();
     let paths = table.paths().clone();
     let handle = tokio::runtime::Handle::current();
+    let gate = table.inner.compaction.clone();
+    let full_name = table.full_name();
     let mut written: Vec<DataFileMeta> = Vec::new();
     let result = tokio::task::spawn_blocking(move || {
         let mut writer = RollingWriter::new(target, level, target_size);
@@ -456,6 +504,10 @@ async fn merge_bucket(table: &Table, pick: &Pick) -> Result<Vec<DataFileMeta>> {
         };
         let mut outcome = Ok(());
         while let Some(batch) = rx.blocking_recv() {
+            if auto && gate.superseded() {
+                outcome = CompactionSupersededSnafu { table: full_name }.fail();
+                break;
+            }
             outcome = batch.and_then(|b| put(writer.write(&b)?));
             if outcome.is_err() {
                 break;

@@ -162,6 +162,11 @@ pub enum Error {
          compaction or overwrite replaced it)"
     ))]
     CommitConflict { table: String, path: String },
+
+    #[snafu(display(
+        "automatic compaction of '{table}' stopped: a manual compaction of the table started"
+    ))]
+    CompactionSuperseded { table: String },
 }
 
 impl Error {
@@ -197,7 +202,9 @@ impl Error {
             ProjectNotEmpty { .. } | SessionCommitted { .. } | SessionAborted { .. } => {
                 ErrorKind::Conflict
             }
-            TooManyConflicts { .. } | CommitConflict { .. } => ErrorKind::Conflict,
+            TooManyConflicts { .. } | CommitConflict { .. } | CompactionSuperseded { .. } => {
+                ErrorKind::Conflict
+            }
             NotDeltaTable { .. }
             | InvalidInput { .. }
             | WrongType { .. }

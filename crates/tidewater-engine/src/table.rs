@@ -8,7 +8,8 @@
 //! A handle carries one version of the table's metadata (`schema/<schema_id>`, see
 //! [`crate::metadata`]) for its whole life, so one operation sees one set of properties.
 //! [`crate::Warehouse::table`] and [`Table::refresh`] hand out a handle on the newest version;
-//! handles on different versions of one table share their caches and snapshot pins.
+//! handles on different versions of one table share their caches, snapshot pins and
+//! compaction gate.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,7 @@ pub(crate) struct TableInner {
     manifests: Arc<Mutex<HashMap<String, Arc<Manifest>>>>,
     footers: Arc<FooterCache>,
     pub(crate) pins: Arc<crate::retention::Pins>,
+    pub(crate) compaction: Arc<crate::compact::CompactionGate>,
     /// The warehouse's commit listener (see [`crate::Warehouse::on_commit`]).
     pub(crate) listener: Arc<CommitListenerSlot>,
 }
@@ -107,6 +109,7 @@ impl Table {
                 manifests: Default::default(),
                 footers: Arc::new(FooterCache::default()),
                 pins: Default::default(),
+                compaction: Default::default(),
                 listener,
             }),
         }
@@ -127,6 +130,7 @@ impl Table {
                 manifests: i.manifests.clone(),
                 footers: i.footers.clone(),
                 pins: i.pins.clone(),
+                compaction: i.compaction.clone(),
                 listener: i.listener.clone(),
             }),
         }

@@ -1,5 +1,5 @@
 //! Writing one data file: sort by primary key, keep the last operation per key, encode Parquet
-//! (zstd, page statistics), store it durably and describe it as a [`DataFileMeta`].
+//! (see [`writer_properties`]), store it durably and describe it as a [`DataFileMeta`].
 //!
 //! Invariants of every Delta-table data file: rows sorted by key, at most one row per key,
 //! `_seq` relative to the file's `seq_offset`; `min_key`/`max_key` are its first and last keys.
@@ -21,6 +21,7 @@ use tidewater_format::path::data_file_relative;
 use tidewater_format::schema::{OP_DELETE, SEQ_COLUMN, TableKind};
 use tidewater_format::{DataFileMeta, KeyValue, PartitionSpec};
 
+use crate::compact::MAX_LEVEL;
 use crate::error::{ArrowSnafu, ParquetSnafu, Result};
 use crate::util::now_ms;
 
@@ -39,17 +40,32 @@ pub(crate) struct FileTarget {
 /// Rows of a file's first batch that decide which columns get dictionary encoding.
 const DICTIONARY_SAMPLE_ROWS: usize = 1024;
 
-/// Parquet settings of a data file whose first rows are `first`.
+/// Parquet settings of a data file at LSM `level` whose first rows are `first`.
+///
+/// Compression: files that stay — base files (`MAX_LEVEL`) and standard-table files, which are
+/// never compacted — are zstd. The short-lived files of a Delta table below the base (session
+/// files at level 0, intermediate sorted runs) are LZ4_RAW, as LSM stores compress their upper
+/// levels: they are written once and read back by compaction soon, and LZ4 encodes and decodes
+/// several times faster than zstd for ~20 % more bytes.
 ///
 /// Dictionary encoding only pays off for columns whose values repeat; for nearly unique values
 /// (names, measurements, timestamps) the writer would hash every value into a dictionary that
 /// grows to its size limit and is then abandoned — the largest single cost of encoding a file
-/// besides zstd. So a column is dictionary-encoded only when at most half the values of a sample
-/// of the first rows are distinct. Key columns and `_seq` are unique within a Delta-table file
-/// and never are.
-pub(crate) fn writer_properties(target: &FileTarget, first: &RecordBatch) -> WriterProperties {
+/// besides compression. So a column is dictionary-encoded only when at most half the values of a
+/// sample of the first rows are distinct. Key columns and `_seq` are unique within a Delta-table
+/// file and never are.
+pub(crate) fn writer_properties(
+    target: &FileTarget,
+    first: &RecordBatch,
+    level: u32,
+) -> WriterProperties {
+    let compression = if target.kind == TableKind::Delta && level < MAX_LEVEL {
+        Compression::LZ4_RAW
+    } else {
+        Compression::ZSTD(ZstdLevel::default())
+    };
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(compression)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_data_page_row_count_limit(8192)
         .set_max_row_group_row_count(Some(1 << 20));
@@ -158,7 +174,7 @@ pub(crate) fn encode_file(
     let mut writer = ArrowWriter::try_new(
         &mut buf,
         batch.schema(),
-        Some(writer_properties(target, &batch)),
+        Some(writer_properties(target, &batch, 0)),
     )
     .context(ParquetSnafu {
         op: "encode",
@@ -279,7 +295,7 @@ impl RollingWriter {
                 let writer = ArrowWriter::try_new(
                     Vec::new(),
                     t.file_schema.clone(),
-                    Some(writer_properties(t, batch)),
+                    Some(writer_properties(t, batch, self.level)),
                 )
                 .context(ParquetSnafu {
                     op: "encode",
@@ -331,9 +347,9 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn only_columns_whose_values_repeat_are_dictionary_encoded() {
-        let n = 5000;
+    /// A Delta-table target with a key, a unique name and a repeating country column, and
+    /// `n` rows of it.
+    fn sample(n: i64) -> (FileTarget, RecordBatch) {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("name", DataType::Utf8, true),
@@ -366,6 +382,13 @@ mod tests {
             total_buckets: 1,
             schema_id: 0,
         };
+        (target, batch)
+    }
+
+    #[test]
+    fn only_columns_whose_values_repeat_are_dictionary_encoded() {
+        let n = 5000;
+        let (target, batch) = sample(n);
         let (meta, bytes) = encode_file(&target, &[batch]).unwrap();
         assert_eq!(meta.row_count, n as u64);
         let reader = SerializedFileReader::new(bytes).unwrap();
@@ -387,6 +410,48 @@ mod tests {
                 (SEQ_COLUMN, false),
                 (OP_COLUMN, true),
             ]
+        );
+    }
+
+    /// Session files and intermediate runs of a Delta table are LZ4; base files and
+    /// standard-table files zstd.
+    #[test]
+    fn files_below_the_base_are_lz4_and_files_that_stay_zstd() {
+        let codec = |bytes: bytes::Bytes| {
+            let reader = SerializedFileReader::new(bytes).unwrap();
+            let codecs: Vec<Compression> = reader
+                .metadata()
+                .row_group(0)
+                .columns()
+                .iter()
+                .map(|c| c.compression())
+                .collect();
+            assert!(codecs.windows(2).all(|w| w[0] == w[1]), "{codecs:?}");
+            codecs[0]
+        };
+        let (target, batch) = sample(100);
+        let (_, session_file) = encode_file(&target, std::slice::from_ref(&batch)).unwrap();
+        assert_eq!(codec(session_file), Compression::LZ4_RAW);
+        let target = Arc::new(target);
+        for (level, expected) in [
+            (1, Compression::LZ4_RAW),
+            (MAX_LEVEL - 1, Compression::LZ4_RAW),
+            (MAX_LEVEL, Compression::ZSTD(ZstdLevel::default())),
+        ] {
+            let mut writer = RollingWriter::new(target.clone(), level, u64::MAX);
+            assert!(writer.write(&batch).unwrap().is_none());
+            let (meta, bytes) = writer.finish().unwrap().unwrap();
+            assert_eq!((meta.level, codec(bytes)), (level, expected));
+        }
+        let standard = FileTarget {
+            kind: TableKind::Standard,
+            key_indices: vec![],
+            ..(*target).clone()
+        };
+        let (_, standard_file) = encode_file(&standard, &[batch]).unwrap();
+        assert_eq!(
+            codec(standard_file),
+            Compression::ZSTD(ZstdLevel::default())
         );
     }
 }

@@ -245,7 +245,9 @@ async fn compact(service: &Maintenance, table: &Table) {
             "compacted"
         ),
         Ok(_) => {}
-        Err(e @ EngineError::CommitConflict { .. }) => {
+        Err(
+            e @ (EngineError::CommitConflict { .. } | EngineError::CompactionSuperseded { .. }),
+        ) => {
             tracing::info!(table = %table.full_name(), error = %e, "compaction dropped; retrying");
             service.touch(table.project(), table.name());
         }

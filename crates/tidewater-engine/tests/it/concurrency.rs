@@ -372,27 +372,36 @@ async fn ingest_compaction_and_readers_run_together() {
     assert_eq!(rows.len(), (COMMITS * 10) as usize);
 }
 
-/// Manual compactions racing each other (as `ALTER TABLE … COMPACT MAJOR` races the server's
-/// background service): the loser plans again on the winner's snapshot instead of failing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_manual_compactions_both_succeed() {
-    use tidewater_engine::CompactMode;
-
-    let env = crate::env::TestEnv::new().await;
-    let table = crate::env::people_table(&env.warehouse, "race", 2, false).await;
-    for c in 0..6i64 {
+/// `commits` upsert sessions of 20 rows each (keys overlapping across sessions) into `table`.
+async fn overlapping_commits(table: &Table, commits: i64) {
+    for c in 0..commits {
         let mut s = table.session(SessionKind::Upsert).open().await.unwrap();
         let rows: Vec<(i64, &str, i32, bool)> =
             (0..20).map(|k| (k * 3 + c, "v", c as i32, true)).collect();
         s.upsert(&crate::env::people(&rows)).await.unwrap();
         s.commit().await.unwrap();
     }
+}
+
+/// Manual compactions of separate processes racing each other (as `tidewater table compact`
+/// races a server's compactions): the loser plans again on the winner's snapshot instead of
+/// failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_manual_compactions_both_succeed() {
+    use tidewater_engine::CompactMode;
+
+    let env = crate::env::TestEnv::new().await;
+    let table = crate::env::people_table(&env.warehouse, "race", 2, false).await;
+    overlapping_commits(&table, 6).await;
     let expected = crate::env::scan_rows(table.scan()).await;
+    // Handles through warehouses of their own: nothing in-process orders them.
+    let other = env.reopen().await.table("default", "race").await.unwrap();
+    let third = env.reopen().await.table("default", "race").await.unwrap();
     for _ in 0..3 {
         let (a, b, m) = tokio::join!(
             table.compact(CompactMode::Major).run(),
-            table.compact(CompactMode::Major).run(),
-            table.compact(CompactMode::Minor).run(),
+            other.compact(CompactMode::Major).run(),
+            third.compact(CompactMode::Minor).run(),
         );
         for r in [a, b, m] {
             r.unwrap();
@@ -402,4 +411,55 @@ async fn racing_manual_compactions_both_succeed() {
     let latest = table.latest_snapshot().await.unwrap().unwrap();
     let files = table.files(&latest).await.unwrap();
     assert_eq!(tidewater_engine::compact::max_sorted_runs(&files), 1);
+}
+
+/// In one process, a manual compaction stops a running automatic one of the same table instead
+/// of racing it to a conflict: the automatic one fails with `CompactionSuperseded` and leaves no
+/// files behind, the manual one commits the only compaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manual_compaction_stops_a_running_automatic_one() {
+    use tidewater_engine::{CompactMode, ErrorKind};
+
+    let env = crate::env::TestEnv::new().await;
+    // Data-file puts are slow, so the automatic compaction is still writing when the manual
+    // one starts.
+    let store = FaultStore::new(env.local_store());
+    store.delay_puts("/data/", Duration::from_millis(300));
+    let w = Warehouse::with_store(env.location(), store).await.unwrap();
+    let table = crate::env::people_table(&w, "t", 1, false).await;
+    overlapping_commits(&table, 6).await;
+    let expected = scan_rows(table.scan()).await;
+    let before = table.latest_snapshot().await.unwrap().unwrap().id;
+
+    let auto = tokio::spawn({
+        let table = table.clone();
+        async move { table.compact(CompactMode::Auto).run().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let major = table.compact(CompactMode::Major).run().await.unwrap();
+    let auto = auto.await.unwrap().unwrap_err();
+    assert!(
+        matches!(auto, tidewater_engine::Error::CompactionSuperseded { .. }),
+        "{auto}"
+    );
+    assert_eq!(auto.kind(), ErrorKind::Conflict);
+    assert!(
+        major.major && major.snapshot == Some(before + 1),
+        "{major:?}"
+    );
+    // It waited for the automatic one's put in flight, not for a whole second merge.
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    assert_eq!(
+        table.snapshot_ids().await.unwrap().last(),
+        Some(&(before + 1))
+    );
+    assert_eq!(scan_rows(table.scan()).await, expected);
+    // The automatic compaction's outputs are gone: nothing is left for garbage collection.
+    let vacuum = table
+        .vacuum(tidewater_engine::now_ms(), 0, true)
+        .await
+        .unwrap();
+    assert_eq!(vacuum.files_deleted, 0, "{vacuum:?}");
 }
