@@ -553,10 +553,14 @@ mod tests {
         }
     }
 
+    /// The picking policy at a sorted-run trigger of 5.
     fn pick(files: &[DataFileMeta], major: bool) -> Option<(usize, u32, bool)> {
         let refs: Vec<&DataFileMeta> = files.iter().collect();
-        pick_bucket(&refs, &CompactionSettings::default(), major)
-            .map(|p| (p.inputs.len(), p.level, p.full))
+        let settings = CompactionSettings {
+            run_trigger: 5,
+            ..Default::default()
+        };
+        pick_bucket(&refs, &settings, major).map(|p| (p.inputs.len(), p.level, p.full))
     }
 
     #[test]

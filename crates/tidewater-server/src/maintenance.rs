@@ -305,7 +305,8 @@ mod tests {
 
     use super::*;
 
-    /// A Delta or standard table with 10 commits (10 files) in its one bucket.
+    /// A Delta or standard table with 10 commits (10 files) in its one bucket; the Delta
+    /// table's sorted-run triggers are 5 (compaction) and 8 (stop).
     async fn table_with_commits(warehouse: &Warehouse, name: &str, delta: bool) -> Table {
         let key = if delta { vec!["id".into()] } else { vec![] };
         let schema =
@@ -314,6 +315,8 @@ mod tests {
         if delta {
             props.insert("transactional".to_string(), "true".to_string());
             props.insert("write.bucket.num".to_string(), "1".to_string());
+            props.insert("num-sorted-run.compaction-trigger".into(), "5".into());
+            props.insert("num-sorted-run.stop-trigger".into(), "8".into());
         }
         let props = TableProperties::from_map(&props).unwrap();
         let table = warehouse

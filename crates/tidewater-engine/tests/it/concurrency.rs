@@ -421,13 +421,16 @@ async fn a_manual_compaction_stops_a_running_automatic_one() {
     use tidewater_engine::{CompactMode, ErrorKind};
 
     let env = crate::env::TestEnv::new().await;
-    // Data-file puts are slow, so the automatic compaction is still writing when the manual
-    // one starts.
     let store = FaultStore::new(env.local_store());
-    store.delay_puts("/data/", Duration::from_millis(300));
-    let w = Warehouse::with_store(env.location(), store).await.unwrap();
+    let w = Warehouse::with_store(env.location(), store.clone())
+        .await
+        .unwrap();
     let table = crate::env::people_table(&w, "t", 1, false).await;
-    overlapping_commits(&table, 6).await;
+    // As many runs as the default trigger: the automatic compaction has work.
+    overlapping_commits(&table, 10).await;
+    // Data-file puts turn slow, so the automatic compaction is still writing when the manual
+    // one starts.
+    store.delay_puts("/data/", Duration::from_millis(300));
     let expected = scan_rows(table.scan()).await;
     let before = table.latest_snapshot().await.unwrap().unwrap().id;
 

@@ -502,12 +502,12 @@ async fn alter_table_set_and_unset_tblproperties_show_in_desc() {
     assert_eq!(
         msg,
         "altered table default.t: acid.data.retain.hours=24, \
-         num-sorted-run.compaction-trigger=5 (metadata version 2)"
+         num-sorted-run.compaction-trigger=10 (metadata version 2)"
     );
     let p = properties(&other, "t").await;
     assert_eq!(p["acid.data.retain.hours"], "24");
-    assert_eq!(p["num-sorted-run.compaction-trigger"], "5");
-    assert_eq!(p["num-sorted-run.stop-trigger"], "8");
+    assert_eq!(p["num-sorted-run.compaction-trigger"], "10");
+    assert_eq!(p["num-sorted-run.stop-trigger"], "20");
     assert_eq!(p["upsert.major-compact.enable"], "true");
     // The data and its history read as before.
     assert_eq!(
