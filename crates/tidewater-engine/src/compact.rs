@@ -85,6 +85,20 @@ impl CompactionGate {
     fn superseded(&self) -> bool {
         self.manual_waiting.load(Ordering::Acquire) > 0
     }
+
+    /// A manual compaction's turn: automatic ones stop while it waits for it — also when the
+    /// waiting future is dropped midway, the count goes down again.
+    async fn manual_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.manual_waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.manual_waiting);
+        self.turn.lock().await
+    }
 }
 
 /// What one compaction did.
@@ -341,10 +355,7 @@ impl CompactBuilder {
             self.check_superseded()?;
             turn
         } else {
-            gate.manual_waiting.fetch_add(1, Ordering::AcqRel);
-            let turn = gate.turn.lock().await;
-            gate.manual_waiting.fetch_sub(1, Ordering::AcqRel);
-            turn
+            gate.manual_turn().await
         };
         let attempts = if auto { 1 } else { MANUAL_ATTEMPTS };
         let mut attempt = 1;

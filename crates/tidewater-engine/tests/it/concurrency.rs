@@ -466,3 +466,35 @@ async fn a_manual_compaction_stops_a_running_automatic_one() {
         .unwrap();
     assert_eq!(vacuum.files_deleted, 0, "{vacuum:?}");
 }
+
+/// A manual compaction given up while it waits for its turn (a dropped request) no longer
+/// stops automatic ones: the running one finishes and later ones run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manual_compaction_given_up_while_waiting_stops_nothing() {
+    use tidewater_engine::CompactMode;
+
+    let env = crate::env::TestEnv::new().await;
+    let store = FaultStore::new(env.local_store());
+    let w = Warehouse::with_store(env.location(), store.clone())
+        .await
+        .unwrap();
+    let table = crate::env::people_table(&w, "t", 1, false).await;
+    overlapping_commits(&table, 10).await;
+    store.delay_puts("/data/", Duration::from_millis(300));
+    let auto = tokio::spawn({
+        let table = table.clone();
+        async move { table.compact(CompactMode::Auto).run().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let manual = table.compact(CompactMode::Major).run();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), manual)
+            .await
+            .is_err()
+    );
+    let first = auto.await.unwrap().unwrap();
+    assert!(first.snapshot.is_some() && !first.major, "{first:?}");
+    overlapping_commits(&table, 10).await;
+    let second = table.compact(CompactMode::Auto).run().await.unwrap();
+    assert!(second.snapshot.is_some(), "{second:?}");
+}
