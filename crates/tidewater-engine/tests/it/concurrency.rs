@@ -413,6 +413,39 @@ async fn racing_manual_compactions_both_succeed() {
     assert_eq!(tidewater_engine::compact::max_sorted_runs(&files), 1);
 }
 
+/// A one-bucket table with as many runs as the default trigger (so an automatic compaction has
+/// work), whose data-file puts then turn slow, and an automatic compaction of it started 100 ms
+/// ago — still writing. Also: the table's rows and latest snapshot before it.
+async fn automatic_compaction_under_way(
+    env: &TestEnv,
+) -> (
+    Table,
+    Vec<Row>,
+    u64,
+    tokio::task::JoinHandle<tidewater_engine::Result<tidewater_engine::CompactReport>>,
+) {
+    let store = FaultStore::new(env.local_store());
+    let w = Warehouse::with_store(env.location(), store.clone())
+        .await
+        .unwrap();
+    let table = crate::env::people_table(&w, "t", 1, false).await;
+    overlapping_commits(&table, 10).await;
+    let rows = scan_rows(table.scan()).await;
+    let latest = table.latest_snapshot().await.unwrap().unwrap().id;
+    store.delay_puts("/data/", Duration::from_millis(300));
+    let auto = tokio::spawn({
+        let table = table.clone();
+        async move {
+            table
+                .compact(tidewater_engine::CompactMode::Auto)
+                .run()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (table, rows, latest, auto)
+}
+
 /// In one process, a manual compaction stops a running automatic one of the same table instead
 /// of racing it to a conflict: the automatic one fails with `CompactionSuperseded` and leaves no
 /// files behind, the manual one commits the only compaction.
@@ -420,25 +453,8 @@ async fn racing_manual_compactions_both_succeed() {
 async fn a_manual_compaction_stops_a_running_automatic_one() {
     use tidewater_engine::{CompactMode, ErrorKind};
 
-    let env = crate::env::TestEnv::new().await;
-    let store = FaultStore::new(env.local_store());
-    let w = Warehouse::with_store(env.location(), store.clone())
-        .await
-        .unwrap();
-    let table = crate::env::people_table(&w, "t", 1, false).await;
-    // As many runs as the default trigger: the automatic compaction has work.
-    overlapping_commits(&table, 10).await;
-    // Data-file puts turn slow, so the automatic compaction is still writing when the manual
-    // one starts.
-    store.delay_puts("/data/", Duration::from_millis(300));
-    let expected = scan_rows(table.scan()).await;
-    let before = table.latest_snapshot().await.unwrap().unwrap().id;
-
-    let auto = tokio::spawn({
-        let table = table.clone();
-        async move { table.compact(CompactMode::Auto).run().await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let env = TestEnv::new().await;
+    let (table, expected, before, auto) = automatic_compaction_under_way(&env).await;
     let started = std::time::Instant::now();
     let major = table.compact(CompactMode::Major).run().await.unwrap();
     let auto = auto.await.unwrap().unwrap_err();
@@ -473,19 +489,8 @@ async fn a_manual_compaction_stops_a_running_automatic_one() {
 async fn a_manual_compaction_given_up_while_waiting_stops_nothing() {
     use tidewater_engine::CompactMode;
 
-    let env = crate::env::TestEnv::new().await;
-    let store = FaultStore::new(env.local_store());
-    let w = Warehouse::with_store(env.location(), store.clone())
-        .await
-        .unwrap();
-    let table = crate::env::people_table(&w, "t", 1, false).await;
-    overlapping_commits(&table, 10).await;
-    store.delay_puts("/data/", Duration::from_millis(300));
-    let auto = tokio::spawn({
-        let table = table.clone();
-        async move { table.compact(CompactMode::Auto).run().await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let env = TestEnv::new().await;
+    let (table, _, _, auto) = automatic_compaction_under_way(&env).await;
     let manual = table.compact(CompactMode::Major).run();
     assert!(
         tokio::time::timeout(Duration::from_millis(50), manual)
