@@ -30,10 +30,12 @@
 //! the caller. Earlier snapshots keep referencing the input files until retention expires them,
 //! so time travel and incremental reads within retention are unaffected.
 //!
-//! **One at a time per table in a process** ([`CompactionGate`]): compactions of one table take
-//! turns instead of racing to a conflict, and a manual one (`ALTER TABLE … COMPACT`, `tidewater
-//! table compact`) stops a running automatic one at its next batch — whose commit would mostly
-//! conflict with it anyway — rather than waiting for it or wasting its cores.
+//! **One at a time per table in a process** ([`CompactionGate`]): compactions of one table do
+//! not race each other to a conflict. Manual ones (`ALTER TABLE … COMPACT`, `tidewater table
+//! compact`) take turns, and one stops a running automatic one at its next batch — whose commit
+//! would mostly conflict with it anyway — rather than waiting for it or wasting its cores. An
+//! automatic one that finds another compaction of the table under way does nothing: that one
+//! compacts the table, and the background service is not held up by it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -344,14 +346,17 @@ impl CompactBuilder {
     /// [`MANUAL_ATTEMPTS`] times; `Auto` returns the conflict at once (the background service
     /// retries in its next round).
     ///
-    /// Compactions of one table in this process take turns; a manual one stops a running `Auto`
-    /// one, which then fails with [`Error::CompactionSuperseded`] (its outputs deleted), and so
-    /// does an `Auto` one whose turn comes while a manual one waits.
+    /// Compactions of one table in this process do not overlap: manual ones take turns, a
+    /// manual one stops a running `Auto` one, which then fails with
+    /// [`Error::CompactionSuperseded`] (its outputs deleted), and an `Auto` one that finds
+    /// another compaction of the table under way returns at once with nothing done.
     pub async fn run(self) -> Result<CompactReport> {
         let gate = self.table.inner.compaction.clone();
         let auto = self.mode == CompactMode::Auto;
         let _turn = if auto {
-            let turn = gate.turn.lock().await;
+            let Ok(turn) = gate.turn.try_lock() else {
+                return Ok(CompactReport::default());
+            };
             self.check_superseded()?;
             turn
         } else {
