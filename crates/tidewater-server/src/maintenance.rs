@@ -32,6 +32,9 @@ use crate::config::MaintenanceConfig;
 
 type TableKey = (String, String);
 
+/// How often a writer waiting at the stop trigger reads the table's run count again.
+const STALL_RECHECK: Duration = Duration::from_millis(250);
+
 /// Shared between the service and the request handlers.
 #[derive(Debug, Default)]
 pub struct Maintenance {
@@ -70,6 +73,10 @@ impl Maintenance {
 
     /// Waits while the table's sorted runs are at the stop trigger, at most `max_stall`.
     /// Tables compaction does not merge (standard tables) never wait.
+    ///
+    /// Woken by the service's compactions; the run count is also read again every
+    /// [`STALL_RECHECK`], so compactions the service did not make (a manual one, here or in
+    /// another process) end the wait too.
     pub async fn wait_for_room(&self, table: &Table, max_stall: Duration) {
         let stop = table.metadata().properties.compaction.run_stop as usize;
         if !self.active.load(Ordering::Relaxed) || !compacted(table) {
@@ -82,10 +89,15 @@ impl Maintenance {
             if runs < stop {
                 return;
             }
-            let notified = self.compacted.notified();
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 tracing::warn!(table = %table.full_name(), runs, stop, "writes stalled for compaction; going on");
                 return;
+            }
+            let notified = self.compacted.notified();
+            let recheck = (now + STALL_RECHECK).min(deadline);
+            if tokio::time::timeout_at(recheck, notified).await.is_err() {
+                self.record_runs(table).await;
             }
         }
     }
@@ -374,5 +386,31 @@ mod tests {
                 assert!(waited < stall, "{name}: waited {waited:?}");
             }
         }
+    }
+
+    /// A writer waiting at the stop trigger goes on once any compaction — here a manual one the
+    /// service knows nothing of — brought the runs down, not only after the service's own.
+    #[tokio::test]
+    async fn a_stalled_writer_goes_on_after_a_manual_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::open(dir.path().to_str().unwrap()).await.unwrap();
+        let service = Arc::new(Maintenance::default());
+        service.active.store(true, Ordering::Relaxed);
+        let table = table_with_commits(&warehouse, "d", true).await;
+        service.record_runs(&table).await;
+        let stall = Duration::from_secs(30);
+        let waiting = tokio::spawn({
+            let (service, table) = (service.clone(), table.clone());
+            async move {
+                let start = std::time::Instant::now();
+                service.wait_for_room(&table, stall).await;
+                start.elapsed()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished());
+        table.compact(CompactMode::Major).run().await.unwrap();
+        let waited = waiting.await.unwrap();
+        assert!(waited < Duration::from_secs(10), "waited {waited:?}");
     }
 }
