@@ -123,12 +123,12 @@ pub struct CompactionSettings {
 }
 
 pub const DEFAULT_RUN_TRIGGER: u32 = 10;
+pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 << 20;
 
 /// The stop trigger that follows `trigger` unless set.
 pub fn default_run_stop(trigger: u32) -> u32 {
     trigger.saturating_mul(2)
 }
-pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 << 20;
 
 impl Default for CompactionSettings {
     fn default() -> Self {
