@@ -74,18 +74,29 @@ impl Maintenance {
     /// Waits while the table's sorted runs are at the stop trigger, at most `max_stall`.
     /// Tables compaction does not merge (standard tables) never wait.
     ///
-    /// Woken by the service's compactions; the run count is also read again every
-    /// [`STALL_RECHECK`], so compactions the service did not make (a manual one, here or in
-    /// another process) end the wait too.
+    /// The count recorded after the last commit or compaction decides at once when it is below
+    /// the stop trigger. Otherwise it is read again from the table before every wait — it may be
+    /// stale after a compaction the service did not make (a manual one, here or in another
+    /// process) — and the wait ends at the service's next compaction or after
+    /// [`STALL_RECHECK`], whichever comes first.
     pub async fn wait_for_room(&self, table: &Table, max_stall: Duration) {
         let stop = table.metadata().properties.compaction.run_stop as usize;
         if !self.active.load(Ordering::Relaxed) || !compacted(table) {
             return;
         }
         let key = (table.project().to_string(), table.name().to_string());
+        let recorded = || lock(&self.runs).get(&key).copied().unwrap_or(0);
+        if recorded() < stop {
+            return;
+        }
         let deadline = tokio::time::Instant::now() + max_stall;
         loop {
-            let runs = lock(&self.runs).get(&key).copied().unwrap_or(0);
+            // Listening before reading: a compaction finishing meanwhile is not missed.
+            let notified = self.compacted.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.record_runs(table).await;
+            let runs = recorded();
             if runs < stop {
                 return;
             }
@@ -94,11 +105,7 @@ impl Maintenance {
                 tracing::warn!(table = %table.full_name(), runs, stop, "writes stalled for compaction; going on");
                 return;
             }
-            let notified = self.compacted.notified();
-            let recheck = (now + STALL_RECHECK).min(deadline);
-            if tokio::time::timeout_at(recheck, notified).await.is_err() {
-                self.record_runs(table).await;
-            }
+            let _ = tokio::time::timeout_at((now + STALL_RECHECK).min(deadline), notified).await;
         }
     }
 
@@ -389,7 +396,8 @@ mod tests {
     }
 
     /// A writer waiting at the stop trigger goes on once any compaction — here a manual one the
-    /// service knows nothing of — brought the runs down, not only after the service's own.
+    /// service knows nothing of — brought the runs down, not only after the service's own; and
+    /// a stale recorded count does not make it wait.
     #[tokio::test]
     async fn a_stalled_writer_goes_on_after_a_manual_compaction() {
         let dir = tempfile::tempdir().unwrap();
@@ -412,5 +420,13 @@ mod tests {
         table.compact(CompactMode::Major).run().await.unwrap();
         let waited = waiting.await.unwrap();
         assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+
+        // A count recorded before that compaction is read again at once, not after a wait.
+        let key = ("default".to_string(), "d".to_string());
+        lock(&service.runs).insert(key, 10);
+        let start = std::time::Instant::now();
+        service.wait_for_room(&table, stall).await;
+        let waited = start.elapsed();
+        assert!(waited < STALL_RECHECK, "waited {waited:?}");
     }
 }
