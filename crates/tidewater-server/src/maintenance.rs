@@ -364,14 +364,21 @@ mod tests {
         table
     }
 
-    /// Back-pressure: a Delta table past its stop trigger makes writers wait (here the whole
-    /// `max_stall`, nothing compacts it); a standard table, which compaction never merges, never.
-    #[tokio::test]
-    async fn only_delta_tables_past_the_stop_trigger_make_writers_wait() {
+    /// A warehouse in a temporary directory and a service marked running (no loop: nothing
+    /// compacts unless a test does).
+    async fn warehouse_and_active_service() -> (tempfile::TempDir, Warehouse, Arc<Maintenance>) {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::open(dir.path().to_str().unwrap()).await.unwrap();
         let service = Arc::new(Maintenance::default());
         service.active.store(true, Ordering::Relaxed);
+        (dir, warehouse, service)
+    }
+
+    /// Back-pressure: a Delta table past its stop trigger makes writers wait (here the whole
+    /// `max_stall`, nothing compacts it); a standard table, which compaction never merges, never.
+    #[tokio::test]
+    async fn only_delta_tables_past_the_stop_trigger_make_writers_wait() {
+        let (_dir, warehouse, service) = warehouse_and_active_service().await;
         let stall = Duration::from_millis(300);
         for (name, delta) in [("d", true), ("s", false)] {
             let table = table_with_commits(&warehouse, name, delta).await;
@@ -400,10 +407,7 @@ mod tests {
     /// a stale recorded count does not make it wait.
     #[tokio::test]
     async fn a_stalled_writer_goes_on_after_a_manual_compaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let warehouse = Warehouse::open(dir.path().to_str().unwrap()).await.unwrap();
-        let service = Arc::new(Maintenance::default());
-        service.active.store(true, Ordering::Relaxed);
+        let (_dir, warehouse, service) = warehouse_and_active_service().await;
         let table = table_with_commits(&warehouse, "d", true).await;
         service.record_runs(&table).await;
         let stall = Duration::from_secs(30);
