@@ -234,7 +234,33 @@ def compaction_table(results):
     return "\n".join(lines)
 
 
-def stream_compaction(results):
+def b_change(results, on, off):
+    """Phase B rows/s with compaction vs without, minus 1 (None unless both ran fine)."""
+    a, b = results.get(on, {}), results.get(off, {})
+    if a.get("status") != "ok" or b.get("status") != "ok":
+        return None
+    return a["report"]["phase_b_rows_per_s"] / b["report"]["phase_b_rows_per_s"] - 1
+
+
+def compaction_pairs(args, size, systems, main_results):
+    """More interleaved runs without and with background compaction, per Tidewater mode: phase B
+    lasts under a second and this machine's speed drifts between runs, so one pair decides
+    little. Returns ({system: [change of the main pair, then of each further pair]}, the runs
+    that answered wrong or failed)."""
+    out, failed = {}, []
+    for on, off in zip(TIDEWATER, NO_COMPACTION):
+        if on not in systems or off not in systems:
+            continue
+        changes = [b_change(main_results, on, off)]
+        for i in range(2, args.compaction_pairs + 1):
+            res = run_size(args, size, [off, on], f"pair-{i}")
+            changes.append(b_change(res, on, off))
+            failed += [f"{s} (pair {i})" for s, e in res.items() if e["status"] in ("wrong", "error")]
+        out[on] = changes
+    return out, failed
+
+
+def stream_compaction(results, pairs=None):
     """Tidewater with background compaction vs without: phase B cost, files per bucket, write amplification."""
     out = {}
     for on, off in zip(TIDEWATER, NO_COMPACTION):
@@ -254,7 +280,20 @@ def stream_compaction(results):
             "compactions": h.get("compactions"), "write_amplification": h.get("write_amplification"),
             "c_count_s": ra.get("c_count_s"), "c_count_s_without": rb.get("c_count_s"),
         }
+        changes = sorted(c for c in (pairs or {}).get(on, []) if c is not None)
+        if len(changes) > 1:
+            out[on]["b_change_pairs"] = (pairs or {})[on]
+            out[on]["b_change_median"] = changes[len(changes) // 2] if len(changes) % 2 else (changes[len(changes) // 2 - 1] + changes[len(changes) // 2]) / 2
     return out
+
+
+def pairs_text(x):
+    """' (N pairs: median …, range … to …)' when more pairs ran, else ''."""
+    changes = [c for c in x.get("b_change_pairs") or [] if c is not None]
+    if len(changes) < 2:
+        return ""
+    return (f" ({len(changes)} pairs: median {x['b_change_median'] * 100:+.0f}%, "
+            f"range {min(changes) * 100:+.0f}% to {max(changes) * 100:+.0f}%)")
 
 
 def stream_table(s):
@@ -264,7 +303,7 @@ def stream_table(s):
     for system, x in s.items():
         change = "-" if x["b_change"] is None else f"{x['b_change'] * 100:+.0f}%"
         lines.append(
-            f"  {system:<20} B {fmt_rate(x['b_rows_per_s'])} vs {fmt_rate(x['b_rows_per_s_without'])} without ({change}); "
+            f"  {system:<20} B {fmt_rate(x['b_rows_per_s'])} vs {fmt_rate(x['b_rows_per_s_without'])} without ({change}){pairs_text(x)}; "
             f"files/bucket at most {x['max_files_per_bucket']} vs {x['max_files_per_bucket_without']}; "
             f"{x['compactions']} compactions, write amplification {x['write_amplification'] or 0:.2f}; "
             f"C count {fmt_s(x['c_count_s'])} vs {fmt_s(x['c_count_s_without'])}")
@@ -306,7 +345,7 @@ def markdown(result):
         out += ["", "| background compaction on vs off | B rows/s on | off | change | B p99 on / off | max files per bucket on / off | compactions | write amplification | C count on / off |",
                 "|---|---|---|---|---|---|---|---|---|"]
         for k, x in result["stream_compaction"].items():
-            change = "-" if x["b_change"] is None else f"{x['b_change'] * 100:+.0f}%"
+            change = ("-" if x["b_change"] is None else f"{x['b_change'] * 100:+.0f}%") + pairs_text(x)
             p99 = "-" if x["commit_p99_ms_without"] is None else f"{fmt_s(x['commit_p99_ms'] / 1e3)} / {fmt_s(x['commit_p99_ms_without'] / 1e3)}"
             out.append(f"| {k} | {fmt_rate(x['b_rows_per_s'])} | {fmt_rate(x['b_rows_per_s_without'])} | {change} | {p99} | "
                        f"{x['max_files_per_bucket']} / {x['max_files_per_bucket_without']} | {x['compactions']} | "
@@ -339,6 +378,8 @@ def main():
     p.add_argument("--scaling-systems", default="tidewater-embedded,tidewater-served,duckdb,paimon,delta-rs")
     p.add_argument("--scaling-peer-max-rows", type=int, default=8_000_000, help="peers join scaling points up to this size")
     p.add_argument("--scaling-stream-commits", type=int, default=20)
+    p.add_argument("--compaction-pairs", type=int, default=1,
+                   help="runs of each Tidewater mode without and with background compaction, interleaved (the main run is the first pair); the median change of phase B is reported")
     p.add_argument("--timeout", type=int, default=3600, help="seconds per system and size")
     p.add_argument("--out", type=Path, help="results directory [bench/results; quick: bench/results/tmp]")
     p.add_argument("--work-dir", default=None, help="where the data and tables are written [system temp dir]")
@@ -401,7 +442,8 @@ def main():
         result["scaling_wrong"] = [f"{x['system']} at {x['rows_a']} rows" for x in result["scaling"] if x["status"] == "wrong"]
 
     result["ratios"] = ratios(main_results)
-    result["stream_compaction"] = stream_compaction(main_results)
+    pairs, pairs_failed = compaction_pairs(args, base, systems, main_results)
+    result["stream_compaction"] = stream_compaction(main_results, pairs)
     result["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None
     result["elapsed_s"] = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
 
@@ -439,6 +481,7 @@ def main():
 
     failed = [s for s, e in main_results.items() if e["status"] in ("wrong", "error")]
     failed += [f"{x['system']}@{x['rows_a']}" for x in result["scaling"] if x["status"] in ("wrong", "error")]
+    failed += pairs_failed
     skipped = [s for s, e in main_results.items() if e["status"] in ("not installed", "timeout")]
     if skipped:
         listed = ", ".join(f"{s} ({main_results[s]['status']})" for s in skipped)
