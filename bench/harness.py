@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -273,17 +274,17 @@ def stream_compaction(results, pairs=None):
             "b_rows_per_s": ra.get("phase_b_rows_per_s"),
             "b_rows_per_s_without": rb.get("phase_b_rows_per_s"),
             # Negative: phase B is that much slower with compaction (the goal: no worse than -20%).
-            "b_change": (ra["phase_b_rows_per_s"] / rb["phase_b_rows_per_s"] - 1) if rb.get("phase_b_rows_per_s") else None,
+            "b_change": b_change(results, on, off),
             "commit_p99_ms": ra.get("commit_p99_ms"), "commit_p99_ms_without": rb.get("commit_p99_ms"),
             "max_files_per_bucket": h.get("phase_b_max_files_per_bucket"),
             "max_files_per_bucket_without": hb.get("phase_b_max_files_per_bucket"),
             "compactions": h.get("compactions"), "write_amplification": h.get("write_amplification"),
             "c_count_s": ra.get("c_count_s"), "c_count_s_without": rb.get("c_count_s"),
         }
-        changes = sorted(c for c in (pairs or {}).get(on, []) if c is not None)
+        changes = [c for c in (pairs or {}).get(on, []) if c is not None]
         if len(changes) > 1:
-            out[on]["b_change_pairs"] = (pairs or {})[on]
-            out[on]["b_change_median"] = changes[len(changes) // 2] if len(changes) % 2 else (changes[len(changes) // 2 - 1] + changes[len(changes) // 2]) / 2
+            out[on]["b_change_pairs"] = pairs[on]
+            out[on]["b_change_median"] = statistics.median(changes)
     return out
 
 
